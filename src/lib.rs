@@ -4,6 +4,7 @@
 pub mod buffers;
 pub mod error;
 pub mod parser;
+pub mod receiver;
 pub(crate) mod response {
     pub(crate) fn reason_phrase(code: u16) -> &'static str {
         match code {
