@@ -1,20 +1,194 @@
-//! maitred: a small HTTP/1.x server, a Rust port of waitress.
-#![deny(unsafe_op_in_unsafe_fn)]
+//! # maitred
+//!
+//! A small, auditable HTTP/1.x server: a faithful Rust port of the Python
+//! WSGI server [waitress](https://docs.pylonsproject.org/projects/waitress/)
+//! 3.0, with a Rust application interface in place of WSGI. Its only
+//! dependencies are `libc` and `tempfile`.
+//!
+//! The architecture is waitress's: one I/O thread runs a dispatcher map
+//! over epoll (Linux), kqueue (macOS, BSD) or poll; it accepts connections,
+//! reads and parses requests (request line, headers, fixed-length and
+//! chunked bodies, all received in full before the application runs, large
+//! bodies in a temporary file), and queues one task per complete request on
+//! a fixed pool of worker threads. Workers run the application and write
+//! the response; what the socket does not take at once is buffered (in a
+//! temporary file past `outbuf_overflow`) and sent by the I/O thread. Slow
+//! or idle clients therefore never hold a worker thread.
+//!
+//! ```no_run
+//! use maitred::{Adjustments, Request, Response};
+//!
+//! fn main() -> Result<(), maitred::Error> {
+//!     let adj = Adjustments::default().listen(&["127.0.0.1:8080"]).threads(8);
+//!     maitred::serve(
+//!         |req: &mut Request| match req.path().as_ref() {
+//!             "/" => Response::text("Hello, World!"),
+//!             _ => Response::status_page(404),
+//!         },
+//!         adj,
+//!     )
+//! }
+//! ```
+//!
+//! * Settings: [`Adjustments`] (every waitress setting, same names and
+//!   defaults).
+//! * The application: [`App`], [`Request`] (with a WSGI environ → Rust
+//!   table), [`Response`], [`Body`].
+//! * Running: [`serve`] (blocks; stops gracefully on SIGINT/SIGTERM),
+//!   [`create_server`] + [`Server::run`] + [`ServerHandle::shutdown`].
+//! * Where this server deliberately differs from waitress (it is stricter
+//!   in parsing and keeps more connections alive): [`differences`].
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod adjustments;
 pub mod buffers;
+mod channel;
+mod dispatcher;
 pub mod error;
+pub mod logging;
 pub mod parser;
 pub mod receiver;
-pub(crate) mod response {
-    pub(crate) fn reason_phrase(code: u16) -> &'static str {
-        match code {
-            400 => "Bad Request",
-            413 => "Request Entity Too Large",
-            431 => "Request Header Fields Too Large",
-            500 => "Internal Server Error",
-            501 => "Not Implemented",
-            505 => "HTTP Version Not Supported",
-            _ => "Unknown",
-        }
+pub mod request;
+pub mod response;
+mod server;
+mod sys;
+pub mod task;
+mod trigger;
+pub mod utilities;
+
+#[doc = include_str!("../DIFFERENCES.md")]
+pub mod differences {}
+
+pub use adjustments::Adjustments;
+pub use buffers::RequestBody;
+pub use dispatcher::Backend;
+pub use error::{Error, HttpError};
+pub use parser::Version;
+pub use request::Request;
+pub use response::{Body, Response};
+pub use server::{create_server, ListenAddr, Server, ServerHandle};
+pub use sys::raise_fd_limit;
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, MutexGuard, Once};
+
+/// An application: called on a worker thread for each request, with the
+/// whole request (body included) already received.
+///
+/// Implemented for every `Fn(&mut Request) -> Response + Send + Sync`.
+///
+/// # Response rules (as waitress)
+///
+/// * The server adds `Date` (unless set) and `Server: <ident>` (or
+///   `Via: <ident>` when the application set `Server`).
+/// * `Content-Length` is added when the length is known (see [`Body`]). A
+///   body longer than the declared length is cut at it; a shorter one closes
+///   the connection after it.
+/// * HTTP/1.1 bodies of unknown length are sent chunked; HTTP/1.0 ones are
+///   ended by closing the connection.
+/// * HTTP/1.0 connections are kept alive only when the client asked
+///   (`Connection: keep-alive`) and the length is known; HTTP/1.1 ones unless
+///   the client said `Connection: close`.
+/// * 1xx, 204 and 304 responses carry no body (and no `Content-Length`); a
+///   response to `HEAD` never carries a body.
+/// * A status or header containing CR or LF (response splitting), a header
+///   name that is not a token, and hop-by-hop headers (`Connection`,
+///   `Transfer-Encoding`, ...) make the response a 500.
+/// * A panic in the application (or in its body) before anything was sent
+///   becomes a 500 with waitress's body (the panic message and location
+///   only with `expose_tracebacks`); after the head was sent, the
+///   connection is closed. The worker thread lives on either way.
+pub trait App: Send + Sync + 'static {
+    /// Handles one request.
+    fn call(&self, req: &mut Request) -> Response;
+}
+
+impl<F> App for F
+where
+    F: Fn(&mut Request) -> Response + Send + Sync + 'static,
+{
+    fn call(&self, req: &mut Request) -> Response {
+        self(req)
     }
 }
+
+/// Serves `app` with `adj` until SIGINT or SIGTERM, then stops gracefully
+/// (waitress's `serve`). Logs `Serving on <url>` for every listener.
+///
+/// Errors: bad settings, a listener that could not be set up, or a failure
+/// of the poller itself.
+pub fn serve<A: App>(app: A, adj: Adjustments) -> Result<(), Error> {
+    let mut server = create_server(app, adj)?;
+    server.print_listen();
+    sys::signals::install(server.wake_fd())
+        .map_err(|e| Error::io("could not install the SIGINT/SIGTERM handlers", e))?;
+    server.watch_signals(true);
+    let r = server.run();
+    sys::signals::uninstall();
+    r
+}
+
+/// Locks a mutex, going on if a thread panicked while holding it (every
+/// state behind the server's locks stays consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened (set by the hook).
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Installs (once) a panic hook that records where a panic happened, so a
+/// 500 can say it with `expose_tracebacks`, then runs the previous hook
+/// (which prints the panic to standard error).
+pub(crate) fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(loc) = info.location() {
+                let s = format!("{}:{}:{}", loc.file(), loc.line(), loc.column());
+                let _ = PANIC_LOCATION.try_with(|l| *l.borrow_mut() = Some(s));
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// Runs `f`, turning a panic into a description: `panicked at <location>:
+/// <message>`.
+pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    let _ = PANIC_LOCATION.try_with(|l| l.borrow_mut().take());
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = panic_message(&*payload);
+        match PANIC_LOCATION
+            .try_with(|l| l.borrow_mut().take())
+            .ok()
+            .flatten()
+        {
+            Some(loc) => format!("panicked at {loc}: {msg}"),
+            None => format!("panicked: {msg}"),
+        }
+    })
+}
+
+/// The README's code examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -112,6 +112,7 @@ use std::fmt;
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
 use crate::receiver::{body_too_large, head_too_large, ChunkedReceiver, FixedReceiver};
+use crate::utilities::decimal;
 
 // ---------------------------------------------------------------------------
 // Byte classes (httparse style: `[bool; 256]` tables built at compile time).
@@ -294,20 +295,6 @@ fn cmp_ignore_case(a: &[u8], b: &[u8]) -> Ordering {
     a.iter()
         .map(u8::to_ascii_lowercase)
         .cmp(b.iter().map(u8::to_ascii_lowercase))
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.get(i..).unwrap_or(&[])
 }
 
 /// Latin-1 text of raw bytes, for error details that quote a line (as

@@ -1,0 +1,1009 @@
+//! Settings: waitress's `Adjustments`, with the same names, defaults and
+//! meaning.
+//!
+//! Two ways in:
+//!
+//! * typed: [`Adjustments`] has a public field per setting (it is
+//!   `#[non_exhaustive]`, so start from [`Adjustments::default()`]) and a
+//!   chainable method of the same name;
+//! * by name: [`Adjustments::set`] takes a setting's name and a string value
+//!   and converts it exactly as waitress does (`asbool`, `asoctal`, `aslist`,
+//!   `slash_fixed_str`, `str_iftruthy`, `int`).
+//!
+//! ```
+//! use maitred::Adjustments;
+//!
+//! let mut adj = Adjustments::default().threads(8).channel_timeout(30);
+//! adj.set("listen", "127.0.0.1:0 [::1]:0").unwrap();
+//! adj.set("expose_tracebacks", "yes").unwrap();
+//! assert!(adj.expose_tracebacks);
+//! assert!(adj.set("thread", "8").unwrap_err().to_string().contains("Unknown adjustment"));
+//! ```
+//!
+//! [`Adjustments::resolve`] applies waitress's validation rules (which
+//! combinations of settings are allowed) and resolves the listen addresses.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// The value type of a setting, which decides how its string form is
+/// converted (waitress's cast functions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `asbool`: `t`, `true`, `y`, `yes`, `on`, `1` (any case, surrounding
+    /// whitespace ignored) are true; anything else is false.
+    Bool,
+    /// `int`: a decimal integer.
+    Int,
+    /// `str`.
+    Str,
+    /// `str_iftruthy`: an empty string means "not set".
+    OptStr,
+    /// `aslist`: split on newlines and whitespace.
+    List,
+    /// `asoctal`: an octal number (`777` or `0o777`).
+    Octal,
+    /// `slash_fixed_str`: a URL path prefix, normalised to one leading
+    /// slash and no trailing slash.
+    SlashPath,
+    /// Pre-bound listening descriptors.
+    Sockets,
+}
+
+/// One setting's name, kind, default and help text.
+#[derive(Clone, Copy, Debug)]
+pub struct SettingInfo {
+    /// The setting's name (`snake_case`; the command line uses dashes).
+    pub name: &'static str,
+    /// How its string form is converted.
+    pub kind: Kind,
+    /// The default, as shown in `--help`.
+    pub default: &'static str,
+    /// What it does.
+    pub help: &'static str,
+}
+
+macro_rules! settings_table {
+    ($( $name:ident : $kind:ident = $default:expr ; $help:expr ;)*) => {
+        /// Every setting, in waitress's order, followed by this server's own
+        /// additions. `--help` is generated from this table, so its defaults
+        /// cannot drift from [`Adjustments::default`] (a test checks that).
+        pub const SETTINGS: &[SettingInfo] = &[
+            $( SettingInfo { name: stringify!($name), kind: Kind::$kind, default: $default, help: $help }, )*
+        ];
+    };
+}
+
+settings_table! {
+    host: Str = "0.0.0.0";
+        "Hostname or IP address on which to listen. Setting host or port replaces listen.";
+    port: Int = "8080";
+        "TCP port on which to listen.";
+    ipv4: Bool = "true";
+        "Allow IPv4 addresses when resolving listen entries.";
+    ipv6: Bool = "true";
+        "Allow IPv6 addresses when resolving listen entries.";
+    listen: List = "0.0.0.0:8080";
+        "Space-separated list of host:port entries to listen on ('*:8080' for all interfaces, '[::1]:8080' for IPv6).";
+    threads: Int = "4";
+        "Number of threads used to run the application.";
+    trusted_proxy: OptStr = "";
+        "Address of the reverse proxy whose proxy headers are trusted ('*' for any; also a comma-separated list of addresses and CIDR ranges).";
+    trusted_proxy_count: Int = "1";
+        "How many trusted proxies are in front of the server: how many hops of X-Forwarded-For/-Host and Forwarded to believe.";
+    trusted_proxy_headers: List = "";
+        "Which proxy headers to trust: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded.";
+    log_untrusted_proxy_headers: Bool = "false";
+        "Log the proxy headers that were removed because they were not trusted.";
+    clear_untrusted_proxy_headers: Bool = "true";
+        "Remove proxy headers that are not trusted before the application sees the request.";
+    url_scheme: Str = "http";
+        "Default URL scheme given to the application.";
+    url_prefix: SlashPath = "";
+        "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.";
+    ident: OptStr = "waitress";
+        "Server identity sent in the Server header and error pages; empty to send no Server header.";
+    backlog: Int = "1024";
+        "Length of the listen queue of each listening socket.";
+    recv_bytes: Int = "8192";
+        "Bytes read from a socket at a time.";
+    send_bytes: Int = "1";
+        "Deprecated (as in waitress): output is sent once at least this many bytes are buffered.";
+    outbuf_overflow: Int = "1048576";
+        "A response buffer larger than this many bytes moves to a temporary file.";
+    outbuf_high_watermark: Int = "16777216";
+        "The application's writes wait while more than this many response bytes are buffered for a connection.";
+    inbuf_overflow: Int = "524288";
+        "A request body larger than this many bytes moves to a temporary file.";
+    connection_limit: Int = "100";
+        "Stop accepting connections while this many client connections are open.";
+    cleanup_interval: Int = "30";
+        "Seconds between sweeps for idle connections.";
+    channel_timeout: Int = "120";
+        "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.";
+    log_socket_errors: Bool = "true";
+        "Log socket errors (resets, failed accepts).";
+    max_request_header_size: Int = "262144";
+        "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.";
+    max_request_body_size: Int = "1073741824";
+        "Largest request body in bytes (chunked: bytes on the wire); larger gets 413.";
+    expose_tracebacks: Bool = "false";
+        "Put the panic message and location of a failing application in the 500 response body.";
+    unix_socket: Str = "";
+        "Path of a unix-domain socket to listen on (instead of TCP).";
+    unix_socket_perms: Octal = "600";
+        "Octal permissions of the unix-domain socket file.";
+    sockets: Sockets = "";
+        "Already-bound listening sockets (file descriptors) to serve on.";
+    asyncore_loop_timeout: Int = "1";
+        "Seconds the I/O loop waits for events at most before running its periodic work.";
+    asyncore_use_poll: Bool = "false";
+        "Use poll(2) instead of the platform's default (epoll on Linux, kqueue on macOS/BSD).";
+    channel_request_lookahead: Int = "0";
+        "How many further requests may be read and queued on a connection while one is running.";
+    server_name: Str = "waitress.invalid";
+        "Value of SERVER_NAME given to the application.";
+    reuse_port: Bool = "false";
+        "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).";
+    shutdown_timeout: Int = "5";
+        "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).";
+}
+
+/// A listening endpoint after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenSpec {
+    /// A TCP address to bind.
+    Tcp(SocketAddr),
+    /// A unix-domain socket path to bind.
+    Unix(PathBuf),
+    /// An inherited, already-bound listening socket.
+    Fd(RawFd),
+}
+
+/// The server's settings. See [`SETTINGS`] for each one's meaning and
+/// default, and the module docs for the two ways to set them.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Adjustments {
+    /// Hostname or address to listen on; setting it (or `port`) replaces
+    /// `listen`. `None` until set (waitress's default is `0.0.0.0`).
+    pub host: Option<String>,
+    /// Port to listen on. `None` until set (waitress's default is 8080).
+    pub port: Option<u16>,
+    /// Allow IPv4 results when resolving listen entries. Default true.
+    pub ipv4: bool,
+    /// Allow IPv6 results when resolving listen entries. Default true.
+    pub ipv6: bool,
+    /// `host:port` entries to listen on. Empty until set: the effective
+    /// default is `0.0.0.0:8080`.
+    pub listen: Vec<String>,
+    /// Worker threads. Default 4.
+    pub threads: usize,
+    /// The trusted proxy: an address, `*`, or a comma-separated list of
+    /// addresses and CIDR ranges. Default none.
+    pub trusted_proxy: Option<String>,
+    /// How many proxy hops to trust. Default none (means 1).
+    pub trusted_proxy_count: Option<usize>,
+    /// Which proxy headers to trust (lower-case names). Default empty.
+    pub trusted_proxy_headers: BTreeSet<String>,
+    /// Log untrusted proxy headers that were removed. Default false.
+    pub log_untrusted_proxy_headers: bool,
+    /// Remove untrusted proxy headers. Default true.
+    pub clear_untrusted_proxy_headers: bool,
+    /// Default URL scheme. Default `http`.
+    pub url_scheme: String,
+    /// SCRIPT_NAME prefix. Default empty.
+    pub url_prefix: String,
+    /// `Server` header and error-page footer; `None` sends no `Server`
+    /// header. Default `waitress`.
+    pub ident: Option<String>,
+    /// Listen queue length. Default 1024.
+    pub backlog: i32,
+    /// Bytes per read. Default 8192.
+    pub recv_bytes: usize,
+    /// Flush threshold (deprecated in waitress). Default 1.
+    pub send_bytes: usize,
+    /// Response buffer spill threshold in bytes. Default 1 MiB.
+    pub outbuf_overflow: u64,
+    /// Back-pressure threshold in bytes. Default 16 MiB.
+    pub outbuf_high_watermark: u64,
+    /// Request body spill threshold in bytes. Default 512 KiB.
+    pub inbuf_overflow: u64,
+    /// Maximum open client connections. Default 100.
+    pub connection_limit: usize,
+    /// Seconds between idle sweeps. Default 30.
+    pub cleanup_interval: u64,
+    /// Idle seconds before a connection is closed. Default 120.
+    pub channel_timeout: u64,
+    /// Log socket errors. Default true.
+    pub log_socket_errors: bool,
+    /// Largest request head in bytes. Default 256 KiB.
+    pub max_request_header_size: u64,
+    /// Largest request body in bytes. Default 1 GiB.
+    pub max_request_body_size: u64,
+    /// Show panic details in 500 bodies. Default false.
+    pub expose_tracebacks: bool,
+    /// Unix-domain socket path. Default none.
+    pub unix_socket: Option<PathBuf>,
+    /// Unix-domain socket file permissions. Default 0o600.
+    pub unix_socket_perms: u32,
+    /// Inherited listening descriptors. Default none.
+    pub sockets: Vec<RawFd>,
+    /// Seconds the loop waits at most. Default 1.
+    pub asyncore_loop_timeout: u64,
+    /// Use poll(2). Default false.
+    pub asyncore_use_poll: bool,
+    /// Requests read ahead per connection. Default 0.
+    pub channel_request_lookahead: usize,
+    /// SERVER_NAME. Default `waitress.invalid`.
+    pub server_name: String,
+    /// `SO_REUSEPORT` on TCP listeners. Default false. Not in waitress.
+    pub reuse_port: bool,
+    /// Seconds a graceful stop waits for running requests. Default 5 (the
+    /// time waitress gives its threads). Not in waitress.
+    pub shutdown_timeout: u64,
+    /// Which settings were given explicitly (by name or builder method), for
+    /// the rules about settings that exclude each other.
+    explicit: BTreeSet<&'static str>,
+}
+
+impl Default for Adjustments {
+    fn default() -> Self {
+        Adjustments {
+            host: None,
+            port: None,
+            ipv4: true,
+            ipv6: true,
+            listen: Vec::new(),
+            threads: 4,
+            trusted_proxy: None,
+            trusted_proxy_count: None,
+            trusted_proxy_headers: BTreeSet::new(),
+            log_untrusted_proxy_headers: false,
+            clear_untrusted_proxy_headers: true,
+            url_scheme: "http".into(),
+            url_prefix: String::new(),
+            ident: Some("waitress".into()),
+            backlog: 1024,
+            recv_bytes: 8192,
+            send_bytes: 1,
+            outbuf_overflow: 1_048_576,
+            outbuf_high_watermark: 16_777_216,
+            inbuf_overflow: 524_288,
+            connection_limit: 100,
+            cleanup_interval: 30,
+            channel_timeout: 120,
+            log_socket_errors: true,
+            max_request_header_size: 262_144,
+            max_request_body_size: 1_073_741_824,
+            expose_tracebacks: false,
+            unix_socket: None,
+            unix_socket_perms: 0o600,
+            sockets: Vec::new(),
+            asyncore_loop_timeout: 1,
+            asyncore_use_poll: false,
+            channel_request_lookahead: 0,
+            server_name: "waitress.invalid".into(),
+            reuse_port: false,
+            shutdown_timeout: 5,
+            explicit: BTreeSet::new(),
+        }
+    }
+}
+
+/// waitress's `asbool`.
+pub fn asbool(s: &str) -> bool {
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "t" | "true" | "y" | "yes" | "on" | "1"
+    )
+}
+
+/// waitress's `aslist`: split on newlines, then on whitespace.
+pub fn aslist(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+/// waitress's `asoctal`: `int(s, 8)` (so `"777"` and `"0o777"` both work).
+pub fn asoctal(s: &str) -> Option<u32> {
+    let t = s.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let t = t
+        .strip_prefix("0o")
+        .or_else(|| t.strip_prefix("0O"))
+        .unwrap_or(t);
+    let t = t.replace('_', "");
+    if neg || t.is_empty() {
+        return None;
+    }
+    u32::from_str_radix(&t, 8).ok()
+}
+
+/// waitress's `slash_fixed_str`: one leading slash, no trailing slash,
+/// empty stays empty (and, as in waitress, `/` stays `/`).
+pub fn slash_fixed_str(s: &str) -> String {
+    let s = s.trim();
+    if s.is_empty() {
+        return String::new();
+    }
+    let inner = s.trim_start_matches('/').trim_end_matches('/');
+    if inner.is_empty() {
+        // waitress: "/" + "".rstrip("/") == "/"
+        return "/".into();
+    }
+    format!("/{inner}")
+}
+
+/// waitress's `int()`: optional sign and surrounding whitespace, decimal
+/// digits (underscores allowed between digits, as in Python).
+fn parse_int(name: &str, value: &str) -> Result<i64, Error> {
+    let t = value.trim();
+    let bad = || {
+        Error::config(format!(
+            "invalid value for {name}: {value:?} is not an integer"
+        ))
+    };
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    {
+        return Err(bad());
+    }
+    let v: i64 = digits.replace('_', "").parse().map_err(|_| bad())?;
+    Ok(if neg { -v } else { v })
+}
+
+fn non_negative<T: TryFrom<i64>>(name: &str, value: &str) -> Result<T, Error> {
+    let v = parse_int(name, value)?;
+    T::try_from(v).map_err(|_| {
+        Error::config(format!(
+            "invalid value for {name}: {value:?} is out of range"
+        ))
+    })
+}
+
+macro_rules! builder {
+    ($( $(#[$m:meta])* $name:ident : $ty:ty => |$s:ident, $v:ident| $body:expr ;)*) => {
+        impl Adjustments {
+            $(
+                $(#[$m])*
+                pub fn $name(mut self, value: $ty) -> Adjustments {
+                    let $s = &mut self;
+                    let $v = value;
+                    $body;
+                    self.explicit.insert(stringify!($name));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+builder! {
+    /// Sets `host` (replaces `listen` with `host:port`).
+    host: &str => |s, v| s.host = Some(v.to_string());
+    /// Sets `port` (replaces `listen` with `host:port`).
+    port: u16 => |s, v| s.port = Some(v);
+    /// Sets `ipv4`.
+    ipv4: bool => |s, v| s.ipv4 = v;
+    /// Sets `ipv6`.
+    ipv6: bool => |s, v| s.ipv6 = v;
+    /// Sets `listen`: one entry per string (`host:port`, `[v6]:port`, `*:port`).
+    listen: &[&str] => |s, v| s.listen = v.iter().map(|x| x.to_string()).collect();
+    /// Sets `threads`.
+    threads: usize => |s, v| s.threads = v;
+    /// Sets `trusted_proxy`.
+    trusted_proxy: &str => |s, v| s.trusted_proxy = Some(v.to_string());
+    /// Sets `trusted_proxy_count`.
+    trusted_proxy_count: usize => |s, v| s.trusted_proxy_count = Some(v);
+    /// Sets `trusted_proxy_headers`.
+    trusted_proxy_headers: &[&str] => |s, v| s.trusted_proxy_headers = v.iter().map(|x| x.to_ascii_lowercase()).collect();
+    /// Sets `log_untrusted_proxy_headers`.
+    log_untrusted_proxy_headers: bool => |s, v| s.log_untrusted_proxy_headers = v;
+    /// Sets `clear_untrusted_proxy_headers`.
+    clear_untrusted_proxy_headers: bool => |s, v| s.clear_untrusted_proxy_headers = v;
+    /// Sets `url_scheme`.
+    url_scheme: &str => |s, v| s.url_scheme = v.to_string();
+    /// Sets `url_prefix` (normalised as waitress's `slash_fixed_str`).
+    url_prefix: &str => |s, v| s.url_prefix = slash_fixed_str(v);
+    /// Sets `ident`; an empty string sends no `Server` header.
+    ident: &str => |s, v| s.ident = if v.is_empty() { None } else { Some(v.to_string()) };
+    /// Sets `backlog`.
+    backlog: i32 => |s, v| s.backlog = v;
+    /// Sets `recv_bytes`.
+    recv_bytes: usize => |s, v| s.recv_bytes = v;
+    /// Sets `send_bytes` (deprecated in waitress).
+    send_bytes: usize => |s, v| s.send_bytes = v;
+    /// Sets `outbuf_overflow`.
+    outbuf_overflow: u64 => |s, v| s.outbuf_overflow = v;
+    /// Sets `outbuf_high_watermark`.
+    outbuf_high_watermark: u64 => |s, v| s.outbuf_high_watermark = v;
+    /// Sets `inbuf_overflow`.
+    inbuf_overflow: u64 => |s, v| s.inbuf_overflow = v;
+    /// Sets `connection_limit`.
+    connection_limit: usize => |s, v| s.connection_limit = v;
+    /// Sets `cleanup_interval` in seconds.
+    cleanup_interval: u64 => |s, v| s.cleanup_interval = v;
+    /// Sets `channel_timeout` in seconds.
+    channel_timeout: u64 => |s, v| s.channel_timeout = v;
+    /// Sets `log_socket_errors`.
+    log_socket_errors: bool => |s, v| s.log_socket_errors = v;
+    /// Sets `max_request_header_size`.
+    max_request_header_size: u64 => |s, v| s.max_request_header_size = v;
+    /// Sets `max_request_body_size`.
+    max_request_body_size: u64 => |s, v| s.max_request_body_size = v;
+    /// Sets `expose_tracebacks`.
+    expose_tracebacks: bool => |s, v| s.expose_tracebacks = v;
+    /// Sets `unix_socket`.
+    unix_socket: &str => |s, v| s.unix_socket = Some(PathBuf::from(v));
+    /// Sets `unix_socket_perms` (e.g. `0o660`).
+    unix_socket_perms: u32 => |s, v| s.unix_socket_perms = v;
+    /// Sets `sockets`: already-bound listening descriptors (the server
+    /// takes ownership and closes them when it stops).
+    sockets: &[RawFd] => |s, v| s.sockets = v.to_vec();
+    /// Sets `asyncore_loop_timeout` in seconds.
+    asyncore_loop_timeout: u64 => |s, v| s.asyncore_loop_timeout = v;
+    /// Sets `asyncore_use_poll`.
+    asyncore_use_poll: bool => |s, v| s.asyncore_use_poll = v;
+    /// Sets `channel_request_lookahead`.
+    channel_request_lookahead: usize => |s, v| s.channel_request_lookahead = v;
+    /// Sets `server_name`.
+    server_name: &str => |s, v| s.server_name = v.to_string();
+    /// Sets `reuse_port`.
+    reuse_port: bool => |s, v| s.reuse_port = v;
+    /// Sets `shutdown_timeout` in seconds.
+    shutdown_timeout: u64 => |s, v| s.shutdown_timeout = v;
+}
+
+impl Adjustments {
+    /// The table entry of a setting.
+    pub fn info(name: &str) -> Option<&'static SettingInfo> {
+        SETTINGS.iter().find(|s| s.name == name)
+    }
+
+    /// Sets a setting from its string form, converted as waitress does.
+    /// Unknown names are an error (`Unknown adjustment 'x'`), as are values
+    /// that do not convert (the message names the setting and the value).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let info = Adjustments::info(name)
+            .ok_or_else(|| Error::config(format!("Unknown adjustment '{name}'")))?;
+        let v = value;
+        match info.name {
+            "host" => self.host = Some(v.to_string()),
+            "port" => {
+                self.port = Some(non_negative::<u16>(name, v)?);
+            }
+            "ipv4" => self.ipv4 = asbool(v),
+            "ipv6" => self.ipv6 = asbool(v),
+            "listen" => self.listen = aslist(v),
+            "threads" => self.threads = non_negative(name, v)?,
+            "trusted_proxy" => {
+                self.trusted_proxy = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_string())
+                }
+            }
+            "trusted_proxy_count" => self.trusted_proxy_count = Some(non_negative(name, v)?),
+            "trusted_proxy_headers" => {
+                self.trusted_proxy_headers = aslist(v)
+                    .into_iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect()
+            }
+            "log_untrusted_proxy_headers" => self.log_untrusted_proxy_headers = asbool(v),
+            "clear_untrusted_proxy_headers" => self.clear_untrusted_proxy_headers = asbool(v),
+            "url_scheme" => self.url_scheme = v.to_string(),
+            "url_prefix" => self.url_prefix = slash_fixed_str(v),
+            "ident" => {
+                self.ident = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_string())
+                }
+            }
+            "backlog" => self.backlog = non_negative(name, v)?,
+            "recv_bytes" => self.recv_bytes = non_negative(name, v)?,
+            "send_bytes" => {
+                crate::log_warning!("send_bytes will be removed in a future release");
+                self.send_bytes = non_negative(name, v)?
+            }
+            "outbuf_overflow" => self.outbuf_overflow = non_negative(name, v)?,
+            "outbuf_high_watermark" => self.outbuf_high_watermark = non_negative(name, v)?,
+            "inbuf_overflow" => self.inbuf_overflow = non_negative(name, v)?,
+            "connection_limit" => self.connection_limit = non_negative(name, v)?,
+            "cleanup_interval" => self.cleanup_interval = non_negative(name, v)?,
+            "channel_timeout" => self.channel_timeout = non_negative(name, v)?,
+            "log_socket_errors" => self.log_socket_errors = asbool(v),
+            "max_request_header_size" => self.max_request_header_size = non_negative(name, v)?,
+            "max_request_body_size" => self.max_request_body_size = non_negative(name, v)?,
+            "expose_tracebacks" => self.expose_tracebacks = asbool(v),
+            "unix_socket" => {
+                self.unix_socket = if v.is_empty() {
+                    None
+                } else {
+                    Some(PathBuf::from(v))
+                }
+            }
+            "unix_socket_perms" => {
+                self.unix_socket_perms = asoctal(v).ok_or_else(|| {
+                    Error::config(format!(
+                        "invalid value for unix_socket_perms: {v:?} is not an octal number"
+                    ))
+                })?
+            }
+            "sockets" => {
+                let mut fds = Vec::new();
+                for part in aslist(v) {
+                    fds.push(non_negative::<RawFd>(name, &part)?);
+                }
+                self.sockets = fds;
+            }
+            "asyncore_loop_timeout" => self.asyncore_loop_timeout = non_negative(name, v)?,
+            "asyncore_use_poll" => self.asyncore_use_poll = asbool(v),
+            "channel_request_lookahead" => self.channel_request_lookahead = non_negative(name, v)?,
+            "server_name" => self.server_name = v.to_string(),
+            "reuse_port" => self.reuse_port = asbool(v),
+            "shutdown_timeout" => self.shutdown_timeout = non_negative(name, v)?,
+            other => return Err(Error::config(format!("Unknown adjustment '{other}'"))),
+        }
+        self.explicit.insert(info.name);
+        Ok(())
+    }
+
+    /// Builds settings from `(name, value)` pairs, as `Adjustments(**kw)`.
+    pub fn from_pairs<'a, I>(pairs: I) -> Result<Adjustments, Error>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut adj = Adjustments::default();
+        for (k, v) in pairs {
+            adj.set(k, v)?;
+        }
+        Ok(adj)
+    }
+
+    fn given(&self, name: &str) -> bool {
+        self.explicit.contains(name)
+            || match name {
+                "host" => self.host.is_some(),
+                "port" => self.port.is_some(),
+                "listen" => !self.listen.is_empty(),
+                "sockets" => !self.sockets.is_empty(),
+                "unix_socket" => self.unix_socket.is_some(),
+                _ => false,
+            }
+    }
+
+    /// The trusted proxy hop count in effect (1 when not set).
+    pub fn effective_trusted_proxy_count(&self) -> usize {
+        self.trusted_proxy_count.unwrap_or(1)
+    }
+
+    /// The loop's wait limit.
+    pub(crate) fn loop_timeout(&self) -> Duration {
+        Duration::from_secs(self.asyncore_loop_timeout)
+    }
+
+    /// Checks the settings against each other (waitress's rules, in
+    /// waitress's order and with its messages) and resolves the listening
+    /// endpoints.
+    pub fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
+        let host_or_port = self.given("host") || self.given("port");
+        let listen = self.given("listen");
+        let sockets = self.given("sockets");
+        let unix = self.given("unix_socket");
+        if listen && host_or_port {
+            return Err(Error::config(
+                "host or port may not be set if listen is set.",
+            ));
+        }
+        if listen && sockets {
+            return Err(Error::config("socket may not be set if listen is set."));
+        }
+        if sockets && host_or_port {
+            return Err(Error::config(
+                "host or port may not be set if sockets is set.",
+            ));
+        }
+        if sockets && unix {
+            return Err(Error::config(
+                "unix_socket may not be set if sockets is set",
+            ));
+        }
+        if unix && host_or_port {
+            return Err(Error::config(
+                "unix_socket may not be set if host or port is set",
+            ));
+        }
+        if unix && listen {
+            return Err(Error::config("unix_socket may not be set if listen is set"));
+        }
+        if !self.ipv4 && !self.ipv6 {
+            return Err(Error::config(
+                "ipv4 and ipv6 are both disabled: no address family is left to listen on.",
+            ));
+        }
+        self.check_numbers()?;
+        self.check_proxy_settings()?;
+
+        if let Some(path) = &self.unix_socket {
+            return Ok(vec![ListenSpec::Unix(path.clone())]);
+        }
+        if !self.sockets.is_empty() {
+            return Ok(self.sockets.iter().map(|&fd| ListenSpec::Fd(fd)).collect());
+        }
+        let entries: Vec<String> = if listen {
+            self.listen.clone()
+        } else {
+            let host = self.host.clone().unwrap_or_else(|| "0.0.0.0".into());
+            let port = self.port.unwrap_or(8080);
+            vec![format_host_port(&host, port)]
+        };
+        let mut out: Vec<ListenSpec> = Vec::new();
+        let mut seen: Vec<(IpAddr, u16)> = Vec::new();
+        for entry in &entries {
+            for addr in self.resolve_entry(entry)? {
+                // Same address and port once (the zone index does not
+                // count); port 0 always binds anew.
+                let key = (addr.ip(), addr.port());
+                if addr.port() != 0 && seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                out.push(ListenSpec::Tcp(addr));
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::config("Invalid host/port specified."));
+        }
+        Ok(out)
+    }
+
+    fn check_numbers(&self) -> Result<(), Error> {
+        let positive = [
+            ("threads", self.threads as u64),
+            ("recv_bytes", self.recv_bytes as u64),
+            ("connection_limit", self.connection_limit as u64),
+            ("max_request_header_size", self.max_request_header_size),
+            ("max_request_body_size", self.max_request_body_size),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(Error::config(format!(
+                    "invalid value for {name}: 0 (it must be at least 1)"
+                )));
+            }
+        }
+        if self.backlog < 0 {
+            return Err(Error::config(format!(
+                "invalid value for backlog: {} (it must not be negative)",
+                self.backlog
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_proxy_settings(&self) -> Result<(), Error> {
+        if self.trusted_proxy_count.is_some() && self.trusted_proxy.is_none() {
+            return Err(Error::config(
+                "trusted_proxy_count has no meaning without setting trusted_proxy",
+            ));
+        }
+        if !self.trusted_proxy_headers.is_empty() && self.trusted_proxy.is_none() {
+            return Err(Error::config(
+                "trusted_proxy_headers has no meaning without setting trusted_proxy",
+            ));
+        }
+        const KNOWN: [&str; 6] = [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-by",
+            "forwarded",
+        ];
+        let unknown: Vec<&str> = self
+            .trusted_proxy_headers
+            .iter()
+            .map(String::as_str)
+            .filter(|h| !KNOWN.contains(&h.to_ascii_lowercase().as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::config(format!(
+                "Received unknown trusted_proxy_headers value ({}) expected one of {}",
+                unknown.join(", "),
+                KNOWN.join(", ")
+            )));
+        }
+        if self.trusted_proxy_headers.contains("forwarded") && self.trusted_proxy_headers.len() > 1
+        {
+            return Err(Error::config(
+                "The Forwarded proxy header and the X-Forwarded-{By,Host,Proto,Port,For} headers are mutually exclusive. Can't trust both!",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves one `host:port` listen entry into socket addresses.
+    fn resolve_entry(&self, entry: &str) -> Result<Vec<SocketAddr>, Error> {
+        let invalid = || Error::config(format!("Invalid host/port specified: {entry:?}"));
+        let default_port = self.port.unwrap_or(8080);
+        // waitress: rsplit(":", 1), unless the port part contains "]".
+        let (host, port) = match entry.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, p),
+            _ => (entry, ""),
+        };
+        let port: u16 = if port.is_empty() {
+            if entry.contains(':') && !entry.ends_with(']') && !entry.starts_with('[') {
+                return Err(invalid());
+            }
+            default_port
+        } else {
+            port.parse().map_err(|_| invalid())?
+        };
+        let host = host.trim();
+        let bracketed = host.starts_with('[') && host.ends_with(']');
+        let host = if bracketed {
+            &host[1..host.len() - 1]
+        } else {
+            host
+        };
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        if host == "*" || host.is_empty() {
+            if self.ipv4 {
+                addrs.push(SocketAddr::from(([0, 0, 0, 0], port)));
+            }
+            if self.ipv6 {
+                addrs.push(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)));
+            }
+            return Ok(addrs);
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if ip.is_ipv6() && !self.ipv6 {
+                return Err(Error::config(format!(
+                    "Invalid host/port specified: {entry:?} is an IPv6 address and ipv6 is disabled"
+                )));
+            }
+            if ip.is_ipv4() && !self.ipv4 {
+                return Err(Error::config(format!(
+                    "Invalid host/port specified: {entry:?} is an IPv4 address and ipv4 is disabled"
+                )));
+            }
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        // A link-local IPv6 address with a zone ("fe80::1%eth0").
+        if let Some((ip, zone)) = host.split_once('%') {
+            if let Ok(std::net::IpAddr::V6(v6)) = ip.parse::<IpAddr>() {
+                let scope = zone.parse::<u32>().map_err(|_| invalid())?;
+                if !self.ipv6 {
+                    return Err(invalid());
+                }
+                return Ok(vec![SocketAddr::V6(std::net::SocketAddrV6::new(
+                    v6, port, 0, scope,
+                ))]);
+            }
+        }
+        let resolved = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| Error::config(format!("Invalid host/port specified: {entry:?}: {e}")))?;
+        for a in resolved {
+            if (a.is_ipv4() && self.ipv4) || (a.is_ipv6() && self.ipv6) {
+                addrs.push(a);
+            }
+        }
+        if addrs.is_empty() {
+            return Err(invalid());
+        }
+        Ok(addrs)
+    }
+}
+
+fn format_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+impl fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenSpec::Tcp(a) => write!(f, "{a}"),
+            ListenSpec::Unix(p) => write!(f, "unix:{}", p.display()),
+            ListenSpec::Fd(fd) => write!(f, "fd:{fd}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converters() {
+        for t in ["t", "true", "Y", "yes", " on ", "1", "TRUE"] {
+            assert!(asbool(t), "{t}");
+        }
+        for f in ["f", "false", "no", "0", "", "2", "truthy"] {
+            assert!(!asbool(f), "{f}");
+        }
+        assert_eq!(aslist("a b\nc\n\n  d"), vec!["a", "b", "c", "d"]);
+        assert_eq!(asoctal("777"), Some(0o777));
+        assert_eq!(asoctal("0o600"), Some(0o600));
+        assert_eq!(asoctal("8"), None);
+        assert_eq!(slash_fixed_str("///foo//"), "/foo");
+        assert_eq!(slash_fixed_str("/"), "/");
+        assert_eq!(slash_fixed_str(""), "");
+        assert_eq!(slash_fixed_str(" foo/bar "), "/foo/bar");
+    }
+
+    #[test]
+    fn defaults_match_the_table() {
+        // Every table default, set through `set`, gives Default's value.
+        let d = Adjustments::default();
+        for s in SETTINGS {
+            let mut a = Adjustments::default();
+            a.set(s.name, s.default).unwrap();
+            assert_eq!(
+                format!("{:?}", strip(&a, s.name)),
+                format!("{:?}", strip(&d, s.name)),
+                "{}",
+                s.name
+            );
+        }
+        fn strip(a: &Adjustments, name: &str) -> Adjustments {
+            // host/port/listen/sockets/unix_socket are "not set" by default
+            // but the table shows their effective default; compare the rest.
+            let mut a = a.clone();
+            a.explicit.clear();
+            match name {
+                "host" => a.host = None,
+                "port" => a.port = None,
+                "listen" => a.listen.clear(),
+                "trusted_proxy_count" => a.trusted_proxy_count = None,
+                _ => {}
+            }
+            a
+        }
+    }
+
+    #[test]
+    fn set_errors_name_setting_and_value() {
+        let mut a = Adjustments::default();
+        assert_eq!(
+            a.set("nope", "1").unwrap_err().to_string(),
+            "Unknown adjustment 'nope'"
+        );
+        let e = a.set("threads", "four").unwrap_err().to_string();
+        assert!(e.contains("threads") && e.contains("four"), "{e}");
+        let e = a.set("port", "99999").unwrap_err().to_string();
+        assert!(e.contains("port") && e.contains("99999"), "{e}");
+        let e = a.set("unix_socket_perms", "9").unwrap_err().to_string();
+        assert!(e.contains("unix_socket_perms"), "{e}");
+    }
+
+    #[test]
+    fn exclusion_rules() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("listen", "127.0.0.1:1"), ("host", "x")],
+                "host or port may not be set if listen is set.",
+            ),
+            (
+                &[("listen", "127.0.0.1:1"), ("sockets", "3")],
+                "socket may not be set if listen is set.",
+            ),
+            (
+                &[("sockets", "3"), ("port", "1")],
+                "host or port may not be set if sockets is set.",
+            ),
+            (
+                &[("sockets", "3"), ("unix_socket", "/tmp/x")],
+                "unix_socket may not be set if sockets is set",
+            ),
+            (
+                &[("unix_socket", "/tmp/x"), ("host", "h")],
+                "unix_socket may not be set if host or port is set",
+            ),
+            (
+                &[("unix_socket", "/tmp/x"), ("listen", "h:1")],
+                "unix_socket may not be set if listen is set",
+            ),
+            (
+                &[("trusted_proxy_count", "2")],
+                "trusted_proxy_count has no meaning without setting trusted_proxy",
+            ),
+            (
+                &[("trusted_proxy_headers", "x-forwarded-for")],
+                "trusted_proxy_headers has no meaning without setting trusted_proxy",
+            ),
+        ];
+        for (pairs, msg) in cases {
+            let a = Adjustments::from_pairs(pairs.iter().copied()).unwrap();
+            assert_eq!(a.resolve().unwrap_err().to_string(), *msg, "{pairs:?}");
+        }
+        let a = Adjustments::from_pairs([
+            ("trusted_proxy", "*"),
+            ("trusted_proxy_headers", "forwarded x-forwarded-for"),
+        ])
+        .unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("mutually exclusive"));
+        let a = Adjustments::from_pairs([
+            ("trusted_proxy", "*"),
+            ("trusted_proxy_headers", "x-forwarded-foo"),
+        ])
+        .unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .starts_with("Received unknown trusted_proxy_headers value (x-forwarded-foo)"));
+    }
+
+    #[test]
+    fn listen_resolution() {
+        let a = Adjustments::default();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![ListenSpec::Tcp("0.0.0.0:8080".parse().unwrap())]
+        );
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:9 [::1]:10 127.0.0.1:9")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![
+                ListenSpec::Tcp("127.0.0.1:9".parse().unwrap()),
+                ListenSpec::Tcp("[::1]:10".parse().unwrap())
+            ]
+        );
+        let a = Adjustments::from_pairs([("listen", "*:7")]).unwrap();
+        assert_eq!(a.resolve().unwrap().len(), 2);
+        let a = Adjustments::from_pairs([("listen", "*:7"), ("ipv6", "false")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![ListenSpec::Tcp("0.0.0.0:7".parse().unwrap())]
+        );
+        let a = Adjustments::from_pairs([("listen", "[::1]:7"), ("ipv6", "false")]).unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("ipv6 is disabled"));
+        let a = Adjustments::from_pairs([("host", "127.0.0.1"), ("port", "0")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![ListenSpec::Tcp("127.0.0.1:0".parse().unwrap())]
+        );
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:notaport")]).unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .starts_with("Invalid host/port specified"));
+        let a = Adjustments::from_pairs([("unix_socket", "/tmp/s.sock")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![ListenSpec::Unix("/tmp/s.sock".into())]
+        );
+    }
+}

@@ -1,0 +1,901 @@
+//! The dispatcher map and its loop: the analogue of waitress's `wasyncore`.
+//!
+//! A [`Map`] holds every descriptor the I/O thread watches (listeners, the
+//! trigger, client channels), each with a [`Dispatcher`]: the object that
+//! says whether it is `readable()` / `writable()` right now and handles the
+//! read, write and close events, exactly as an asyncore `dispatcher` does.
+//! [`Map::poll`] is asyncore's `poll_fun`: one wait on the poller, then the
+//! handlers of the ready dispatchers.
+//!
+//! # Pollers
+//!
+//! Three backends implement the small [`Poller`] trait, one per file:
+//! `epoll` (Linux default), `kqueue` (macOS and the BSDs) and `poll`
+//! (portable; chosen with the `asyncore_use_poll` setting, and the way to
+//! run the whole test suite over a second backend on Linux).
+//!
+//! # Predicates without rescanning
+//!
+//! wasyncore rebuilds the interest set from every dispatcher's predicates on
+//! each iteration, which costs O(connections) per wake-up. Here the
+//! edge-triggered backends register each descriptor once for both
+//! directions and the map caches readiness per dispatcher
+//! (`read_ready`/`write_ready`, cleared when a handler reports the socket
+//! drained). A dispatcher's predicates are evaluated when something happened
+//! to it: an event from the poller, a notification from a worker (through
+//! the trigger), its maintenance, or its deadline. The level-triggered
+//! `poll` backend instead gets the predicates as its interest after every
+//! evaluation, as wasyncore's `poll2` does.
+//!
+//! A dispatcher that says it is not `readable()` while its socket may have
+//! data (a channel busy with a request) must itself arrange for the loop to
+//! be told when that changes: a channel records it under the lock that
+//! decides readability, and the worker that frees it notifies the loop
+//! through the trigger.
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+mod kqueue;
+mod poll;
+
+/// Identifies a registered descriptor: its slot in the map and the slot's
+/// generation, so that a stale token (a closed channel whose slot was
+/// reused) is recognised and ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Token(u64);
+
+impl Token {
+    pub(crate) fn new(slot: u32, generation: u32) -> Token {
+        Token((u64::from(generation) << 32) | u64::from(slot))
+    }
+    pub(crate) fn slot(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+    pub(crate) fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0
+    }
+    pub(crate) fn from_u64(v: u64) -> Token {
+        Token(v)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({}#{})", self.slot(), self.generation())
+    }
+}
+
+/// What a dispatcher wants the poller to watch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// One readiness report from a poller.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Event {
+    pub token: Token,
+    pub readable: bool,
+    pub writable: bool,
+    /// Hang-up or error: the connection is gone (asyncore closes at once).
+    pub closed: bool,
+    /// The peer closed its sending side: the end of the stream can be
+    /// read, even when a short read makes the socket look drained.
+    pub read_closed: bool,
+}
+
+/// The operations every backend provides.
+pub(crate) trait Poller: fmt::Debug + Send {
+    /// True when readiness is reported once per change (epoll `EPOLLET`,
+    /// kqueue `EV_CLEAR`); false when it is reported as long as it lasts.
+    fn edge_triggered(&self) -> bool;
+    /// Starts watching `fd`.
+    fn register(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    /// Changes what is watched (level-triggered backends; edge-triggered
+    /// ones watch both directions from registration and may ignore this).
+    fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    /// Stops watching `fd` (before it is closed).
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+    /// Waits up to `timeout` (`None`: forever) and appends ready events.
+    fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+/// Which backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// epoll on Linux, kqueue on macOS and the BSDs, poll elsewhere.
+    Default,
+    /// poll(2) everywhere (waitress's `asyncore_use_poll`).
+    Poll,
+}
+
+/// Creates the poller for `backend`.
+pub(crate) fn new_poller(backend: Backend) -> io::Result<Box<dyn Poller>> {
+    match backend {
+        Backend::Poll => Ok(Box::new(poll::PollPoller::new())),
+        Backend::Default => default_poller(),
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn default_poller() -> io::Result<Box<dyn Poller>> {
+    Ok(Box::new(epoll::Epoll::new()?))
+}
+
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+fn default_poller() -> io::Result<Box<dyn Poller>> {
+    Ok(Box::new(kqueue::Kqueue::new()?))
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+)))]
+fn default_poller() -> io::Result<Box<dyn Poller>> {
+    Ok(Box::new(poll::PollPoller::new()))
+}
+
+/// What a handler reports about the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// The socket is drained in that direction (`WouldBlock`, or a short
+    /// read): wait for the next readiness report.
+    Drained,
+    /// Nothing more to do for now; the socket's readiness is unchanged
+    /// (e.g. everything was written and the socket can take more).
+    Done,
+    /// There may be more to do: call again on the next round.
+    More,
+    /// The dispatcher must be closed now.
+    Close,
+}
+
+/// The kinds of dispatcher the map counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Listener,
+    Trigger,
+    Channel,
+}
+
+/// A descriptor's handlers: wasyncore's `dispatcher` interface.
+pub(crate) trait Dispatcher: fmt::Debug + Send {
+    /// The descriptor.
+    fn fd(&self) -> RawFd;
+    /// What it is (the map counts channels for the connection limit).
+    fn kind(&self) -> Kind;
+    /// Told once, right after registration.
+    fn set_token(&mut self, _token: Token) {}
+    /// Whether it wants to read now.
+    fn readable(&mut self, cx: &mut Cx<'_>) -> bool;
+    /// Whether it wants to write now.
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool;
+    /// Reads (or accepts).
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress;
+    /// Writes.
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Progress;
+    /// Releases everything; the map then deregisters and drops it (which
+    /// closes the descriptor).
+    fn handle_close(&mut self, cx: &mut Cx<'_>);
+    /// True when the dispatcher must be closed now, whatever the socket's
+    /// readiness (a timed-out or failed channel). A dispatcher that wants to
+    /// flush first says so through `writable()` instead.
+    fn closing(&self) -> bool {
+        false
+    }
+    /// Periodic sweep (waitress's `maintenance`): true asks the map to
+    /// evaluate this dispatcher now (e.g. it decided to close).
+    fn maintenance(&mut self, _now: Instant) -> bool {
+        false
+    }
+    /// A time at which the map must evaluate this dispatcher even without
+    /// an event (e.g. the end of an accept back-off).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Graceful stop began: true asks the map to evaluate it now.
+    fn begin_shutdown(&mut self) -> bool {
+        false
+    }
+    /// Anything still in progress that a graceful stop should wait for.
+    fn busy(&self) -> bool {
+        false
+    }
+}
+
+/// What handlers can ask of the map while it runs them.
+pub(crate) struct Cx<'a> {
+    /// The time of this round.
+    pub now: Instant,
+    /// Whether the poller is edge-triggered.
+    pub edge_triggered: bool,
+    /// Channels currently in the map.
+    pub channels: usize,
+    added: &'a mut Vec<Box<dyn Dispatcher>>,
+    woken: &'a mut Vec<Token>,
+}
+
+impl Cx<'_> {
+    /// Adds a dispatcher to the map (registered after the current handler).
+    pub(crate) fn add(&mut self, d: Box<dyn Dispatcher>) {
+        if d.kind() == Kind::Channel {
+            self.channels += 1;
+        }
+        self.added.push(d);
+    }
+
+    /// Asks the map to evaluate `token` in this round or the next.
+    pub(crate) fn wake(&mut self, token: Token) {
+        self.woken.push(token);
+    }
+}
+
+impl fmt::Debug for Cx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cx")
+            .field("now", &self.now)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    entry: Option<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    d: Box<dyn Dispatcher>,
+    fd: RawFd,
+    read_ready: bool,
+    write_ready: bool,
+    /// The peer's end of stream is waiting to be read: reads are never
+    /// "drained" until it has been (an edge-triggered poller reports it
+    /// once, possibly together with the last data).
+    read_closed: bool,
+    closed: bool,
+    queued: bool,
+    interest: Interest,
+}
+
+/// The map of dispatchers and the poller that watches them.
+#[derive(Debug)]
+pub(crate) struct Map {
+    poller: Box<dyn Poller>,
+    edge: bool,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    len: usize,
+    channels: usize,
+    /// Slots of dispatchers with deadlines (listeners).
+    timed: Vec<Token>,
+    /// Slots of listeners, re-evaluated when a channel closes.
+    listeners: Vec<Token>,
+    pending: Vec<Token>,
+    batch: Vec<Token>,
+    events: Vec<Event>,
+    added: Vec<Box<dyn Dispatcher>>,
+    woken: Vec<Token>,
+    shutting_down: bool,
+}
+
+impl Map {
+    /// An empty map over a poller.
+    pub(crate) fn new(poller: Box<dyn Poller>) -> Map {
+        let edge = poller.edge_triggered();
+        Map {
+            poller,
+            edge,
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            channels: 0,
+            timed: Vec::new(),
+            listeners: Vec::new(),
+            pending: Vec::new(),
+            batch: Vec::new(),
+            events: Vec::with_capacity(256),
+            added: Vec::new(),
+            woken: Vec::new(),
+            shutting_down: false,
+        }
+    }
+
+    /// How many dispatchers are in the map.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// How many client channels are in the map.
+    #[cfg(test)]
+    pub(crate) fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Adds a dispatcher and starts watching its descriptor.
+    pub(crate) fn add(&mut self, mut d: Box<dyn Dispatcher>, now: Instant) -> io::Result<Token> {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let s = u32::try_from(self.slots.len())
+                    .map_err(|_| io::Error::other("dispatcher map is full"))?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                s
+            }
+        };
+        let generation = self.slots[slot as usize].generation;
+        let token = Token::new(slot, generation);
+        let fd = d.fd();
+        let kind = d.kind();
+        d.set_token(token);
+        let mut woken = Vec::new();
+        let interest = {
+            let mut added = Vec::new();
+            let mut cx = Cx {
+                now,
+                edge_triggered: self.edge,
+                channels: self.channels,
+                added: &mut added,
+                woken: &mut woken,
+            };
+            let i = Interest {
+                read: d.readable(&mut cx),
+                write: d.writable(&mut cx),
+            };
+            debug_assert!(added.is_empty());
+            i
+        };
+        if let Err(e) = self.poller.register(fd, token, interest) {
+            self.free.push(slot);
+            return Err(e);
+        }
+        self.slots[slot as usize].entry = Some(Entry {
+            d,
+            fd,
+            read_ready: false,
+            // A new socket can be written to; the first edge may never come.
+            write_ready: true,
+            read_closed: false,
+            closed: false,
+            queued: false,
+            interest,
+        });
+        self.len += 1;
+        match kind {
+            Kind::Channel => self.channels += 1,
+            Kind::Listener => {
+                self.listeners.push(token);
+                self.timed.push(token);
+            }
+            Kind::Trigger => {}
+        }
+        Ok(token)
+    }
+
+    /// Asks for `token` to be evaluated on the next round.
+    #[cfg(test)]
+    pub(crate) fn wake(&mut self, token: Token) {
+        self.enqueue(token);
+    }
+
+    fn enqueue(&mut self, token: Token) {
+        if let Some(Slot {
+            generation,
+            entry: Some(e),
+        }) = self.slots.get_mut(token.slot())
+        {
+            if *generation == token.generation() && !e.queued {
+                e.queued = true;
+                self.pending.push(token);
+            }
+        }
+    }
+
+    /// Runs `maintenance(now)` on every dispatcher (waitress's sweep over
+    /// its active channels) and queues those that ask for it.
+    pub(crate) fn maintenance(&mut self, now: Instant) {
+        let mut want = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(e) = &mut slot.entry {
+                if e.d.maintenance(now) {
+                    want.push(Token::new(i as u32, slot.generation));
+                }
+            }
+        }
+        for t in want {
+            self.enqueue(t);
+        }
+    }
+
+    /// Begins a graceful stop: every dispatcher is told, and those that ask
+    /// are evaluated on the next round.
+    pub(crate) fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        let mut want = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(e) = &mut slot.entry {
+                if e.d.begin_shutdown() {
+                    want.push(Token::new(i as u32, slot.generation));
+                }
+            }
+        }
+        for t in want {
+            self.enqueue(t);
+        }
+    }
+
+    /// True while some dispatcher still has work a graceful stop waits for.
+    pub(crate) fn any_busy(&self) -> bool {
+        self.slots
+            .iter()
+            .filter_map(|s| s.entry.as_ref())
+            .any(|e| e.d.busy())
+    }
+
+    /// Closes and removes every dispatcher (the end of `run`).
+    pub(crate) fn close_all(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].entry.is_some() {
+                let token = Token::new(i as u32, self.slots[i].generation);
+                self.remove(token, now);
+            }
+        }
+    }
+
+    /// One round (asyncore's `poll_fun`): wait up to `timeout` for events,
+    /// then run the handlers of every dispatcher that needs it.
+    pub(crate) fn poll(&mut self, timeout: Duration, now: Instant) -> io::Result<()> {
+        // Deadlines shorten the wait, and due ones are evaluated.
+        let mut timeout = if self.pending.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        };
+        let mut due = Vec::new();
+        for &t in &self.timed {
+            if let Some(Some(e)) = self.slots.get(t.slot()).map(|s| s.entry.as_ref()) {
+                if let Some(d) = e.d.deadline() {
+                    if d <= now {
+                        due.push(t);
+                    } else {
+                        timeout = timeout.min(d - now);
+                    }
+                }
+            }
+        }
+        for t in due {
+            self.enqueue(t);
+        }
+        if !self.pending.is_empty() {
+            timeout = Duration::ZERO;
+        }
+
+        self.events.clear();
+        match self.poller.wait(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        let mut events = std::mem::take(&mut self.events);
+        for ev in events.drain(..) {
+            let Some(slot) = self.slots.get_mut(ev.token.slot()) else {
+                continue;
+            };
+            if slot.generation != ev.token.generation() {
+                continue;
+            }
+            let Some(e) = &mut slot.entry else { continue };
+            e.read_ready |= ev.readable;
+            e.write_ready |= ev.writable;
+            e.read_closed |= ev.read_closed;
+            e.closed |= ev.closed;
+            if !e.queued {
+                e.queued = true;
+                self.pending.push(ev.token);
+            }
+        }
+        self.events = events;
+        self.run_pending(now);
+        Ok(())
+    }
+
+    /// Runs the handlers of the queued dispatchers, once each.
+    fn run_pending(&mut self, now: Instant) {
+        std::mem::swap(&mut self.batch, &mut self.pending);
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut closed_any = false;
+        for token in batch.drain(..) {
+            if self.run_one(token, now) {
+                closed_any = true;
+            }
+            self.absorb(now);
+        }
+        self.batch = batch;
+        if closed_any {
+            // A listener stopped by the connection limit may listen again.
+            for t in self.listeners.clone() {
+                self.enqueue(t);
+            }
+        }
+    }
+
+    /// Registers dispatchers added by handlers and queues woken tokens.
+    fn absorb(&mut self, now: Instant) {
+        while let Some(d) = self.added.pop() {
+            // `Cx::add` counted it already; `add` counts again.
+            if d.kind() == Kind::Channel {
+                self.channels -= 1;
+            }
+            let fd = d.fd();
+            if let Err(e) = self.add(d, now) {
+                crate::log_warning!("could not watch descriptor {fd}: {e}; closing it");
+            }
+        }
+        let woken = std::mem::take(&mut self.woken);
+        for t in &woken {
+            self.enqueue(*t);
+        }
+        self.woken = woken;
+        self.woken.clear();
+    }
+
+    /// Evaluates one dispatcher. Returns true when it was closed.
+    fn run_one(&mut self, token: Token, now: Instant) -> bool {
+        let edge = self.edge;
+        let slot_idx = token.slot();
+        let Some(slot) = self.slots.get_mut(slot_idx) else {
+            return false;
+        };
+        if slot.generation != token.generation() {
+            return false;
+        }
+        let Some(e) = slot.entry.as_mut() else {
+            return false;
+        };
+        e.queued = false;
+        let mut cx = Cx {
+            now,
+            edge_triggered: edge,
+            channels: self.channels,
+            added: &mut self.added,
+            woken: &mut self.woken,
+        };
+        let mut close = e.closed || e.d.closing();
+        let mut again = false;
+        if !close {
+            // Write first: flushing may make the channel readable again.
+            if e.write_ready && e.d.writable(&mut cx) {
+                match e.d.handle_write(&mut cx) {
+                    Progress::Drained => e.write_ready = false,
+                    Progress::Done => {}
+                    Progress::More => again = true,
+                    Progress::Close => close = true,
+                }
+            } else if !edge {
+                e.write_ready = false;
+            }
+        }
+        if !close {
+            let readable = e.d.readable(&mut cx);
+            if readable && e.read_ready {
+                match e.d.handle_read(&mut cx) {
+                    Progress::Drained if e.read_closed => again = true,
+                    Progress::Drained => e.read_ready = false,
+                    Progress::Done => {}
+                    Progress::More => again = true,
+                    Progress::Close => close = true,
+                }
+            }
+        }
+        if !close && e.d.closing() {
+            close = true;
+        }
+        if !close && e.d.writable(&mut cx) && e.write_ready && !again {
+            // A read may have produced output (a 100 Continue, an error
+            // response) or a decision to close: look again next round.
+            again = true;
+        }
+        let channels_now = cx.channels;
+        self.channels = channels_now;
+        if close {
+            self.remove(token, now);
+            return true;
+        }
+        let slot = &mut self.slots[slot_idx];
+        let Some(e) = slot.entry.as_mut() else {
+            return false;
+        };
+        if !edge {
+            // Level-triggered: the poller reports again while it lasts, so
+            // forget this round's readiness and hand it the predicates.
+            e.read_ready = false;
+            e.write_ready = false;
+            let mut cx = Cx {
+                now,
+                edge_triggered: edge,
+                channels: self.channels,
+                added: &mut self.added,
+                woken: &mut self.woken,
+            };
+            let interest = Interest {
+                read: e.d.readable(&mut cx),
+                write: e.d.writable(&mut cx),
+            };
+            if interest != e.interest {
+                e.interest = interest;
+                if let Err(err) = self.poller.reregister(e.fd, token, interest) {
+                    crate::log_warning!("poller reregister failed: {err}");
+                }
+            }
+            again = false;
+        }
+        if again && !e.queued {
+            e.queued = true;
+            self.pending.push(token);
+        }
+        false
+    }
+
+    /// Closes one dispatcher and frees its slot.
+    fn remove(&mut self, token: Token, now: Instant) {
+        let Some(slot) = self.slots.get_mut(token.slot()) else {
+            return;
+        };
+        if slot.generation != token.generation() {
+            return;
+        }
+        let Some(mut e) = slot.entry.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(token.slot() as u32);
+        self.len -= 1;
+        let kind = e.d.kind();
+        if kind == Kind::Channel {
+            self.channels = self.channels.saturating_sub(1);
+        }
+        let _ = self.poller.deregister(e.fd);
+        let mut cx = Cx {
+            now,
+            edge_triggered: self.edge,
+            channels: self.channels,
+            added: &mut self.added,
+            woken: &mut self.woken,
+        };
+        e.d.handle_close(&mut cx);
+        self.listeners.retain(|t| *t != token);
+        self.timed.retain(|t| *t != token);
+        drop(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// A dispatcher over one end of a socket pair that records what it saw.
+    #[derive(Debug)]
+    struct Echo {
+        sock: UnixStream,
+        got: Arc<Mutex<Vec<u8>>>,
+        out: Vec<u8>,
+        want_read: Arc<AtomicBool>,
+        closed: Arc<Mutex<bool>>,
+        blocked: Arc<Mutex<u32>>,
+    }
+
+    impl Dispatcher for Echo {
+        fn fd(&self) -> RawFd {
+            self.sock.as_raw_fd()
+        }
+        fn kind(&self) -> Kind {
+            Kind::Channel
+        }
+        fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
+            let r = self.want_read.load(Ordering::SeqCst);
+            if !r {
+                *self.blocked.lock().unwrap() += 1;
+            }
+            r
+        }
+        fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
+            !self.out.is_empty()
+        }
+        fn handle_read(&mut self, _cx: &mut Cx<'_>) -> Progress {
+            let mut buf = [0u8; 4];
+            match self.sock.read(&mut buf) {
+                Ok(0) => Progress::Close,
+                Ok(n) => {
+                    self.got.lock().unwrap().extend_from_slice(&buf[..n]);
+                    self.out.extend_from_slice(&buf[..n]);
+                    if n < buf.len() {
+                        Progress::Drained
+                    } else {
+                        Progress::More
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
+                Err(_) => Progress::Close,
+            }
+        }
+        fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
+            match self.sock.write(&self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                    Progress::Done
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
+                Err(_) => Progress::Close,
+            }
+        }
+        fn handle_close(&mut self, _cx: &mut Cx<'_>) {
+            *self.closed.lock().unwrap() = true;
+        }
+    }
+
+    fn echo(sock: UnixStream) -> Box<Echo> {
+        Box::new(Echo {
+            sock,
+            got: Arc::default(),
+            out: Vec::new(),
+            want_read: Arc::new(AtomicBool::new(true)),
+            closed: Arc::default(),
+            blocked: Arc::default(),
+        })
+    }
+
+    fn backends() -> Vec<Backend> {
+        vec![Backend::Default, Backend::Poll]
+    }
+
+    #[test]
+    fn echoes_in_pieces_and_closes_on_eof() {
+        for backend in backends() {
+            let mut map = Map::new(new_poller(backend).unwrap());
+            let (a, mut b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let closed = Arc::new(Mutex::new(false));
+            let blocked = Arc::new(Mutex::new(0));
+            map.add(
+                Box::new(Echo {
+                    sock: a,
+                    got: got.clone(),
+                    out: Vec::new(),
+                    want_read: Arc::new(AtomicBool::new(true)),
+                    closed: closed.clone(),
+                    blocked,
+                }),
+                Instant::now(),
+            )
+            .unwrap();
+            b.write_all(b"hello, world").unwrap();
+            let mut echoed = Vec::new();
+            b.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            for _ in 0..200 {
+                map.poll(Duration::from_millis(10), Instant::now()).unwrap();
+                let mut buf = [0u8; 64];
+                if let Ok(n) = b.read(&mut buf) {
+                    echoed.extend_from_slice(&buf[..n]);
+                }
+                if echoed.len() == 12 {
+                    break;
+                }
+            }
+            assert_eq!(echoed, b"hello, world", "{backend:?}");
+            assert_eq!(&*got.lock().unwrap(), b"hello, world");
+            assert_eq!(map.channels(), 1);
+            drop(b);
+            for _ in 0..100 {
+                map.poll(Duration::from_millis(10), Instant::now()).unwrap();
+                if *closed.lock().unwrap() {
+                    break;
+                }
+            }
+            assert!(*closed.lock().unwrap(), "{backend:?}");
+            assert_eq!(map.len(), 0);
+            assert_eq!(map.channels(), 0);
+        }
+    }
+
+    #[test]
+    fn not_readable_reports_read_blocked_and_wake_resumes() {
+        for backend in backends() {
+            let mut map = Map::new(new_poller(backend).unwrap());
+            let (a, mut b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let blocked = Arc::new(Mutex::new(0));
+            let gate = Arc::new(AtomicBool::new(false));
+            let token = map
+                .add(
+                    Box::new(Echo {
+                        sock: a,
+                        got: got.clone(),
+                        out: Vec::new(),
+                        want_read: gate.clone(),
+                        closed: Arc::default(),
+                        blocked: blocked.clone(),
+                    }),
+                    Instant::now(),
+                )
+                .unwrap();
+            b.write_all(b"abc").unwrap();
+            for _ in 0..3 {
+                map.poll(Duration::from_millis(10), Instant::now()).unwrap();
+            }
+            assert!(got.lock().unwrap().is_empty(), "{backend:?}");
+            assert!(*blocked.lock().unwrap() >= 1, "{backend:?}");
+            // Make it readable and wake it, as a worker would: the data that
+            // arrived while it was busy is read without a new event.
+            gate.store(true, Ordering::SeqCst);
+            map.wake(token);
+            for _ in 0..20 {
+                map.poll(Duration::from_millis(10), Instant::now()).unwrap();
+                if got.lock().unwrap().len() == 3 {
+                    break;
+                }
+            }
+            assert_eq!(&*got.lock().unwrap(), b"abc", "{backend:?}");
+        }
+    }
+
+    #[test]
+    fn stale_tokens_are_ignored() {
+        let mut map = Map::new(new_poller(Backend::Poll).unwrap());
+        let (a, _b) = UnixStream::pair().unwrap();
+        let t = map.add(echo(a), Instant::now()).unwrap();
+        map.remove(t, Instant::now());
+        // Same slot, new generation: the old token must not reach it.
+        let (c, _d) = UnixStream::pair().unwrap();
+        let t2 = map.add(echo(c), Instant::now()).unwrap();
+        assert_eq!(t.slot(), t2.slot());
+        assert_ne!(t.generation(), t2.generation());
+        map.wake(t);
+        assert!(map.pending.is_empty());
+        map.wake(t2);
+        assert_eq!(map.pending, vec![t2]);
+    }
+}

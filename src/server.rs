@@ -1,0 +1,590 @@
+//! Listening sockets, accepting connections, and running the loop:
+//! waitress's `server.py` (`create_server`, `BaseWSGIServer`,
+//! `MultiSocketServer`).
+//!
+//! One [`Server`] serves every listener it was given (TCP addresses, a
+//! unix-domain socket, or inherited descriptors) from one I/O thread: the
+//! thread that calls [`Server::run`].
+//!
+//! * Accepting stops while `connection_limit` client connections are open
+//!   (the connections wait in the kernel's backlog) and resumes when one
+//!   closes. waitress counts its listeners and triggers against the limit
+//!   too; this server counts client connections only.
+//! * `EMFILE`, `ENFILE` and the like on `accept` are logged and followed by
+//!   a 100 ms pause of that listener; `ECONNABORTED` is ignored. None of
+//!   them stops the server.
+//! * Every `cleanup_interval` seconds, connections that have had no request
+//!   running and no bytes received or sent for `channel_timeout` seconds
+//!   are closed.
+//! * A graceful stop ([`ServerHandle::shutdown`], or SIGINT/SIGTERM under
+//!   [`serve`](crate::serve)) closes the listeners (removing a unix socket's
+//!   file) and idle connections, lets running requests finish and their
+//!   responses go out for up to `shutdown_timeout` seconds, then stops the
+//!   workers.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::adjustments::{Adjustments, ListenSpec};
+use crate::channel::{Channel, ChannelDispatcher};
+use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Kind, Map, Progress, Token};
+use crate::error::Error;
+use crate::parser::ParserConfig;
+use crate::request::Origin;
+use crate::sys::{self, Addr};
+use crate::task::ThreadedTaskDispatcher;
+use crate::trigger::Notifier;
+use crate::App;
+
+/// How long a listener pauses after `accept` ran out of descriptors or
+/// memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections accepted per listener per loop round, so that accepting does
+/// not starve the connections already open.
+const ACCEPT_BATCH: usize = 64;
+
+/// What every channel shares: settings, the application, the worker pool,
+/// the way to wake the loop.
+pub(crate) struct ServerShared {
+    pub(crate) adj: Adjustments,
+    pub(crate) app: Box<dyn App>,
+    pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
+    pub(crate) notifier: Arc<Notifier>,
+    pub(crate) parser_config: ParserConfig,
+    epoch: Instant,
+}
+
+impl fmt::Debug for ServerShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerShared")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerShared {
+    /// Milliseconds since the server started (monotonic).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.ms_at(Instant::now())
+    }
+
+    pub(crate) fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+}
+
+/// An address the server listens on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP address (with the port the kernel chose when 0 was asked for).
+    Tcp(SocketAddr),
+    /// A unix-domain socket.
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    /// The URL waitress prints for it: `http://127.0.0.1:8080`,
+    /// `http://[::1]:8080`, `http://unix:/run/app.sock`.
+    pub fn url(&self) -> String {
+        match self {
+            ListenAddr::Tcp(SocketAddr::V4(a)) => format!("http://{}:{}", a.ip(), a.port()),
+            ListenAddr::Tcp(SocketAddr::V6(a)) => format!("http://[{}]:{}", a.ip(), a.port()),
+            ListenAddr::Unix(p) => format!("http://unix:{}", p.display()),
+        }
+    }
+
+    /// The TCP address, if it is one.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Tcp(a) => Some(*a),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// A listening socket in the map.
+#[derive(Debug)]
+struct Listener {
+    sock: OwnedFd,
+    shared: Arc<ServerShared>,
+    addr: ListenAddr,
+    /// The file to remove when the server stops.
+    unix_path: Option<PathBuf>,
+    in_overflow: bool,
+    backoff_until: Option<Instant>,
+    stopping: bool,
+}
+
+impl Listener {
+    fn origin_for(&self, peer: &Addr) -> Origin {
+        let adj = &self.shared.adj;
+        let (remote_addr, remote_port): (Arc<str>, Option<u16>) = match (&self.addr, peer) {
+            (ListenAddr::Tcp(_), Addr::Inet(a)) => (Arc::from(a.ip().to_string()), Some(a.port())),
+            // A unix-socket peer is "localhost" with no port, as in waitress.
+            _ => (Arc::from("localhost"), None),
+        };
+        Origin {
+            script_name: Arc::from(adj.url_prefix.as_str()),
+            remote_addr,
+            remote_port,
+            server_name: Arc::from(adj.server_name.as_str()),
+            server_port: self.addr.tcp().map(|a| a.port()),
+            url_scheme: adj.url_scheme.clone().into(),
+            ident: Arc::from(adj.ident.as_deref().unwrap_or("")),
+        }
+    }
+}
+
+impl Dispatcher for Listener {
+    fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Listener
+    }
+
+    fn closing(&self) -> bool {
+        self.stopping
+    }
+
+    fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
+        if self.stopping {
+            return false;
+        }
+        if let Some(t) = self.backoff_until {
+            if cx.now < t {
+                return false;
+            }
+            self.backoff_until = None;
+        }
+        let limit = self.shared.adj.connection_limit;
+        if !self.in_overflow && cx.channels >= limit {
+            self.in_overflow = true;
+            crate::log_warning!(
+                "total open connections reached the connection limit, no longer accepting new connections"
+            );
+        } else if self.in_overflow && cx.channels < limit {
+            self.in_overflow = false;
+            crate::log_info!(
+                "total open connections dropped below the connection limit, listening again"
+            );
+        }
+        !self.in_overflow
+    }
+
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
+        false
+    }
+
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
+        let adj = &self.shared.adj;
+        for _ in 0..ACCEPT_BATCH {
+            if cx.channels >= adj.connection_limit {
+                // `readable()` takes it from here.
+                return Progress::More;
+            }
+            match sys::accept(self.sock.as_raw_fd()) {
+                Ok((conn, peer)) => {
+                    if let ListenAddr::Tcp(_) = self.addr {
+                        if let Err(e) = sys::set_nodelay(conn.as_raw_fd()) {
+                            // The peer may already be gone (macOS reports it
+                            // here); drop the connection, as waitress does.
+                            if adj.log_socket_errors {
+                                crate::log_warning!("server accept() threw an exception: {e}");
+                            }
+                            continue;
+                        }
+                    }
+                    let origin = self.origin_for(&peer);
+                    cx.add(Box::new(ChannelDispatcher::new(
+                        conn,
+                        Arc::clone(&self.shared),
+                        origin,
+                    )));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED) | Some(libc::EPROTO) | Some(libc::EINTR)
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    if adj.log_socket_errors {
+                        crate::log_warning!("server accept() threw an exception: {e}");
+                    }
+                    // Out of descriptors or memory (or anything else): pause
+                    // this listener and try again later.
+                    self.backoff_until = Some(cx.now + ACCEPT_BACKOFF);
+                    return Progress::Done;
+                }
+            }
+        }
+        Progress::More
+    }
+
+    fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
+        Progress::Done
+    }
+
+    fn handle_close(&mut self, _cx: &mut Cx<'_>) {
+        if let Some(p) = self.unix_path.take() {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.backoff_until
+    }
+
+    fn begin_shutdown(&mut self) -> bool {
+        self.stopping = true;
+        true
+    }
+}
+
+/// The trigger's read side in the map: takes the workers' notifications.
+#[derive(Debug)]
+struct TriggerDispatcher {
+    notifier: Arc<Notifier>,
+    taken: Vec<Token>,
+}
+
+impl Dispatcher for TriggerDispatcher {
+    fn fd(&self) -> RawFd {
+        self.notifier.trigger().fd()
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Trigger
+    }
+
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
+        true
+    }
+
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
+        false
+    }
+
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
+        // An eventfd watched edge-triggered signals each write anew, so it
+        // need not be read; a pipe, or any level-triggered poller, must be
+        // drained.
+        self.notifier.trigger().reset(!cx.edge_triggered);
+        self.notifier.take(&mut self.taken);
+        for t in self.taken.drain(..) {
+            cx.wake(t);
+        }
+        Progress::Drained
+    }
+
+    fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
+        Progress::Done
+    }
+
+    fn handle_close(&mut self, _cx: &mut Cx<'_>) {}
+}
+
+/// Stops a running [`Server`] from any thread.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    stop: Arc<AtomicBool>,
+    notifier: Arc<Notifier>,
+}
+
+impl ServerHandle {
+    /// Begins a graceful stop: [`Server::run`] stops accepting, closes idle
+    /// connections, lets running requests finish (up to
+    /// `shutdown_timeout`), and returns.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.notifier.wake();
+    }
+}
+
+/// A server with its listeners bound and its workers started, ready to
+/// [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    map: Map,
+    shared: Arc<ServerShared>,
+    addrs: Vec<ListenAddr>,
+    stop: Arc<AtomicBool>,
+    watch_signals: bool,
+    finished: bool,
+}
+
+fn is_socket_file(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Opens the listening socket for one endpoint.
+fn open_listener(
+    spec: &ListenSpec,
+    adj: &Adjustments,
+) -> Result<(OwnedFd, ListenAddr, Option<PathBuf>), Error> {
+    match spec {
+        ListenSpec::Tcp(addr) => {
+            let fd = sys::tcp_listener(
+                addr,
+                sys::ListenOptions {
+                    backlog: adj.backlog,
+                    reuse_port: adj.reuse_port,
+                },
+            )
+            .map_err(|e| Error::io(format!("could not listen on {}", ListenAddr::Tcp(*addr)), e))?;
+            let bound = match sys::local_addr(fd.as_raw_fd()) {
+                Ok(Addr::Inet(a)) => a,
+                _ => *addr,
+            };
+            Ok((fd, ListenAddr::Tcp(bound), None))
+        }
+        ListenSpec::Unix(path) => {
+            // A stale socket file from an earlier run is removed; any other
+            // file is left alone (and bind reports it).
+            if is_socket_file(path) {
+                let _ = std::fs::remove_file(path);
+            }
+            let fd = sys::unix_listener(path, adj.backlog, adj.unix_socket_perms).map_err(|e| {
+                Error::io(
+                    format!("could not listen on unix socket {}", path.display()),
+                    e,
+                )
+            })?;
+            Ok((fd, ListenAddr::Unix(path.clone()), Some(path.clone())))
+        }
+        ListenSpec::Fd(raw) => {
+            let (ty, family) = sys::socket_type_and_family(*raw).map_err(|e| {
+                Error::io(
+                    format!("descriptor {raw} in sockets is not a usable socket"),
+                    e,
+                )
+            })?;
+            if ty != libc::SOCK_STREAM
+                || !matches!(family, libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX)
+            {
+                return Err(Error::config(
+                    "Only Internet or UNIX stream sockets may be used.",
+                ));
+            }
+            sys::set_nonblocking_cloexec(*raw)
+                .map_err(|e| Error::io(format!("could not configure descriptor {raw}"), e))?;
+            sys::listen(*raw, adj.backlog)
+                .map_err(|e| Error::io(format!("could not listen on descriptor {raw}"), e))?;
+            let addr = match sys::local_addr(*raw) {
+                Ok(Addr::Inet(a)) => ListenAddr::Tcp(a),
+                Ok(Addr::Unix(p)) => ListenAddr::Unix(p.unwrap_or_default()),
+                Err(e) => return Err(Error::io(format!("descriptor {raw}"), e)),
+            };
+            // SAFETY: the embedding program handed this descriptor to the
+            // server (the `sockets` setting), which owns it from now on and
+            // closes it when it stops.
+            let fd = unsafe { OwnedFd::from_raw_fd(*raw) };
+            Ok((fd, addr, None))
+        }
+    }
+}
+
+/// Binds the listeners, starts the workers, and returns the server without
+/// running it (waitress's `create_server`).
+///
+/// Errors: settings that contradict each other or do not parse, or a
+/// listener that could not be set up (the message names the address).
+pub fn create_server<A: App>(app: A, adj: Adjustments) -> Result<Server, Error> {
+    let specs = adj.resolve()?;
+    let mut listeners = Vec::new();
+    for spec in &specs {
+        listeners.push(open_listener(spec, &adj)?);
+    }
+    if !adj.sockets.is_empty() {
+        let unix = listeners.iter().any(|l| matches!(l.1, ListenAddr::Unix(_)));
+        let tcp = listeners.iter().any(|l| matches!(l.1, ListenAddr::Tcp(_)));
+        if unix && tcp {
+            return Err(Error::config("Internet and UNIX sockets may not be mixed."));
+        }
+    }
+    crate::install_panic_hook();
+    let notifier =
+        Arc::new(Notifier::new().map_err(|e| Error::io("could not create the trigger", e))?);
+    let backend = if adj.asyncore_use_poll {
+        Backend::Poll
+    } else {
+        Backend::Default
+    };
+    let poller = new_poller(backend).map_err(|e| Error::io("could not create the poller", e))?;
+    let parser_config = ParserConfig {
+        max_request_header_size: adj.max_request_header_size,
+        max_request_body_size: adj.max_request_body_size,
+        inbuf_overflow: adj.inbuf_overflow,
+    };
+    let threads = adj.threads;
+    let shared = Arc::new(ServerShared {
+        adj,
+        app: Box::new(app),
+        pool: ThreadedTaskDispatcher::new(),
+        notifier: Arc::clone(&notifier),
+        parser_config,
+        epoch: Instant::now(),
+    });
+    let mut map = Map::new(poller);
+    let now = Instant::now();
+    map.add(
+        Box::new(TriggerDispatcher {
+            notifier: Arc::clone(&notifier),
+            taken: Vec::new(),
+        }),
+        now,
+    )
+    .map_err(|e| Error::io("could not watch the trigger", e))?;
+    let mut addrs = Vec::new();
+    for (sock, addr, unix_path) in listeners {
+        addrs.push(addr.clone());
+        map.add(
+            Box::new(Listener {
+                sock,
+                shared: Arc::clone(&shared),
+                addr,
+                unix_path,
+                in_overflow: false,
+                backoff_until: None,
+                stopping: false,
+            }),
+            now,
+        )
+        .map_err(|e| Error::io("could not watch a listener", e))?;
+    }
+    shared.pool.set_thread_count(threads);
+    Ok(Server {
+        map,
+        shared,
+        addrs,
+        stop: Arc::new(AtomicBool::new(false)),
+        watch_signals: false,
+        finished: false,
+    })
+}
+
+impl Server {
+    /// The addresses the server listens on (with the ports the kernel chose
+    /// for port 0).
+    pub fn local_addrs(&self) -> &[ListenAddr] {
+        &self.addrs
+    }
+
+    /// The first TCP address, for tests and examples that bind one.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addrs.iter().find_map(ListenAddr::tcp)
+    }
+
+    /// A handle that stops the server from any thread.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            stop: Arc::clone(&self.stop),
+            notifier: Arc::clone(&self.shared.notifier),
+        }
+    }
+
+    /// The settings the server runs with.
+    pub fn adjustments(&self) -> &Adjustments {
+        &self.shared.adj
+    }
+
+    /// Logs `Serving on <url>` for each listener, as waitress does.
+    pub fn print_listen(&self) {
+        for a in &self.addrs {
+            crate::log_info!("Serving on {}", a.url());
+        }
+    }
+
+    pub(crate) fn watch_signals(&mut self, on: bool) {
+        self.watch_signals = on;
+    }
+
+    pub(crate) fn wake_fd(&self) -> RawFd {
+        self.shared.notifier.trigger().wake_fd()
+    }
+
+    /// Runs the I/O loop on this thread until the server is stopped.
+    pub fn run(mut self) -> Result<(), Error> {
+        let r = self.run_loop();
+        self.finish();
+        r
+    }
+
+    fn run_loop(&mut self) -> Result<(), Error> {
+        let adj = &self.shared.adj;
+        let loop_timeout = adj.loop_timeout();
+        let cleanup = Duration::from_secs(adj.cleanup_interval);
+        let shutdown_timeout = Duration::from_secs(adj.shutdown_timeout);
+        let mut next_cleanup = Instant::now() + cleanup;
+        let mut stop_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if stop_deadline.is_none() {
+                let signalled = self.watch_signals && sys::signals::take().is_some();
+                if signalled || self.stop.load(Ordering::SeqCst) {
+                    crate::log_info!("Shutting down: no longer accepting connections");
+                    self.map.begin_shutdown();
+                    stop_deadline = Some(now + shutdown_timeout);
+                }
+            }
+            if let Some(deadline) = stop_deadline {
+                if !self.map.any_busy() {
+                    break;
+                }
+                if now >= deadline {
+                    crate::log_warning!(
+                        "shutdown_timeout reached with requests still running; closing their connections"
+                    );
+                    break;
+                }
+            }
+            let timeout = if stop_deadline.is_some() {
+                loop_timeout.min(Duration::from_millis(50))
+            } else {
+                loop_timeout
+            };
+            self.map
+                .poll(timeout, now)
+                .map_err(|e| Error::io("the poller failed", e))?;
+            let now = Instant::now();
+            if now >= next_cleanup {
+                next_cleanup = now + cleanup;
+                self.map.maintenance(now);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.shared.pool.shutdown(true, Duration::from_secs(1));
+        self.map.close_all(Instant::now());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,378 @@
+//! Shared helpers for the integration tests: a server on a free loopback
+//! port, and a raw-socket HTTP client that reads responses exactly as
+//! waitress's functional tests do (Content-Length, chunked, or to EOF).
+//!
+//! Every read has a timeout, so a test that would hang fails instead.
+
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use maitred::{Adjustments, App, ServerHandle};
+
+/// How long any single read may wait.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server; stopped (gracefully) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    thread: Option<JoinHandle<Result<(), maitred::Error>>>,
+}
+
+impl TestServer {
+    /// Stops the server and waits for `run` to return.
+    pub fn stop(mut self) -> Result<(), maitred::Error> {
+        self.handle.shutdown();
+        self.thread.take().unwrap().join().unwrap()
+    }
+
+    /// A new connection to the server.
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Settings for a test server on 127.0.0.1 with a free port, with the poll
+/// backend when `poll` is true.
+pub fn adj(poll: bool) -> Adjustments {
+    let mut a = Adjustments::default()
+        .listen(&["127.0.0.1:0"])
+        .asyncore_use_poll(poll);
+    // Tests stop their servers; don't wait long for stuck workers.
+    a.shutdown_timeout = 5;
+    a
+}
+
+/// Starts `app` with `adj` on a background thread.
+pub fn start<A: App>(app: A, adj: Adjustments) -> TestServer {
+    let server = maitred::create_server(app, adj).expect("create_server");
+    let addr = server.local_addr().expect("a TCP listener");
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run());
+    TestServer {
+        addr,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+    s
+}
+
+/// A response as read off the wire.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub version: String,
+    pub status: u16,
+    pub reason: String,
+    /// Names lower-cased, values as sent, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The raw bytes of the head.
+    pub raw_head: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn header_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.headers.iter().map(|(n, _)| n.clone()).collect();
+        v.sort();
+        v
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads responses from one connection, keeping bytes read past the end of
+/// one response for the next.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn new(stream: TcpStream) -> Client {
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn connect(addr: SocketAddr) -> Client {
+        Client::new(connect(addr))
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Sends, tolerating a connection the server already closed.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut tmp = [0u8; 65536];
+        let n = self.stream.read(&mut tmp)?;
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    fn read_line(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf[..i].to_vec();
+                self.buf.drain(..i + 2);
+                return Ok(line);
+            }
+            if self.fill()? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
+            }
+        }
+    }
+
+    /// Exactly `n` raw bytes (buffered ones first).
+    pub fn read_exact_n(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        while self.buf.len() < n {
+            if self.fill()? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "connection closed with {} of {} body bytes",
+                        self.buf.len(),
+                        n
+                    ),
+                ));
+            }
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    fn read_to_eof(&mut self) -> io::Result<Vec<u8>> {
+        while self.fill()? > 0 {}
+        Ok(std::mem::take(&mut self.buf))
+    }
+
+    /// Reads one response head (for interim responses like 100 Continue).
+    pub fn read_head(&mut self) -> io::Result<Resp> {
+        let status_line = self.read_line()?;
+        let mut raw_head = status_line.clone();
+        raw_head.extend_from_slice(b"\r\n");
+        let line = String::from_utf8_lossy(&status_line).into_owned();
+        let mut parts = line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("").to_string();
+        let status = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {line:?}"),
+            )
+        })?;
+        let reason = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let l = self.read_line()?;
+            raw_head.extend_from_slice(&l);
+            raw_head.extend_from_slice(b"\r\n");
+            if l.is_empty() {
+                break;
+            }
+            let l = String::from_utf8_lossy(&l).into_owned();
+            let (n, v) = l.split_once(": ").ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("bad header {l:?}"))
+            })?;
+            headers.push((n.to_ascii_lowercase(), v.to_string()));
+        }
+        Ok(Resp {
+            version,
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
+            raw_head,
+        })
+    }
+
+    /// Reads one response: body by Content-Length, chunked, or to EOF (as
+    /// waitress's `read_http`). `head_request` means no body follows.
+    pub fn read_response_to(&mut self, head_request: bool) -> io::Result<Resp> {
+        let mut r = self.read_head()?;
+        let no_body =
+            head_request || r.status == 204 || r.status == 304 || (100..200).contains(&r.status);
+        if no_body {
+            return Ok(r);
+        }
+        if let Some(cl) = r.header("content-length") {
+            let n: usize = cl
+                .parse()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad CL"))?;
+            r.body = self.read_exact_n(n)?;
+        } else if r
+            .header("transfer-encoding")
+            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+        {
+            let mut body = Vec::new();
+            loop {
+                let size_line = self.read_line()?;
+                let size = usize::from_str_radix(
+                    String::from_utf8_lossy(&size_line)
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim(),
+                    16,
+                )
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+                if size == 0 {
+                    // Trailers, then the blank line.
+                    while !self.read_line()?.is_empty() {}
+                    break;
+                }
+                body.extend_from_slice(&self.read_exact_n(size)?);
+                let crlf = self.read_exact_n(2)?;
+                if crlf != b"\r\n" {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "chunk not terminated",
+                    ));
+                }
+            }
+            r.body = body;
+        } else {
+            r.body = self.read_to_eof()?;
+        }
+        Ok(r)
+    }
+
+    pub fn read_response(&mut self) -> io::Result<Resp> {
+        self.read_response_to(false)
+    }
+
+    /// Sends `req` and reads the response.
+    pub fn roundtrip(&mut self, req: &[u8]) -> Resp {
+        self.send(req);
+        self.read_response().expect("response")
+    }
+
+    /// The raw bytes the server sends until it closes.
+    pub fn read_all(&mut self) -> Vec<u8> {
+        while let Ok(n) = self.fill() {
+            if n == 0 {
+                break;
+            }
+        }
+        std::mem::take(&mut self.buf)
+    }
+
+    /// True when the server closed the connection (EOF or reset) with no
+    /// more bytes; panics if bytes arrive or nothing happens in time.
+    pub fn assert_closed(&mut self) {
+        if !self.buf.is_empty() {
+            panic!(
+                "unexpected bytes before close: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+        let mut tmp = [0u8; 1024];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => {}
+            Ok(n) => panic!(
+                "expected the connection to be closed, got {:?}",
+                String::from_utf8_lossy(&tmp[..n])
+            ),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected the connection to be closed: {e}"),
+        }
+    }
+
+    /// Like waitress's `send_check_error` + `read_http` raising
+    /// ConnectionClosed: sending may fail, then reading finds the
+    /// connection closed.
+    pub fn assert_closed_after_send(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+        self.assert_closed();
+    }
+
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// One request on a fresh connection; returns the response.
+pub fn request(addr: SocketAddr, raw: &[u8]) -> Resp {
+    let mut c = Client::connect(addr);
+    c.roundtrip(raw)
+}
+
+/// Waits until `cond` holds (checking every millisecond), or panics after
+/// `limit`. For conditions no event announces.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Defines each test twice, as `<name>::default_backend` (epoll or kqueue)
+/// and `<name>::poll_backend` (poll(2)).
+#[macro_export]
+macro_rules! backend_tests {
+    ($( $(#[$m:meta])* fn $name:ident($poll:ident: bool) $body:block )*) => {
+        $(
+            mod $name {
+                $(#[$m])*
+                #[test]
+                fn default_backend() {
+                    super::$name(false)
+                }
+                $(#[$m])*
+                #[test]
+                fn poll_backend() {
+                    super::$name(true)
+                }
+            }
+            fn $name($poll: bool) $body
+        )*
+    };
+}
