@@ -107,6 +107,15 @@ impl OverflowableBuffer {
         self.len() == 0
     }
 
+    /// True when the buffer is in memory and has room for at most `bytes`
+    /// bytes (what it keeps allocated once drained).
+    pub fn is_small(&self, bytes: usize) -> bool {
+        match &self.storage {
+            Storage::Mem { data, .. } => data.capacity() <= bytes,
+            Storage::File { .. } => false,
+        }
+    }
+
     /// True once the content lives in a temporary file.
     pub fn is_spilled(&self) -> bool {
         matches!(self.storage, Storage::File { .. })
@@ -316,6 +325,14 @@ impl OutBuffer {
     /// True when nothing is left to send.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// True for a memory buffer that keeps at most `bytes` allocated.
+    pub fn is_small(&self, bytes: usize) -> bool {
+        match self {
+            OutBuffer::Bytes(b) => b.is_small(bytes),
+            OutBuffer::File(_) => false,
+        }
     }
 
     /// The bytes at the front.

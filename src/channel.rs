@@ -52,6 +52,17 @@ pub(crate) struct ClientDisconnected;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// Pipelined requests answered in one run of a worker before the channel
+/// goes back to the end of the pool's queue (waitress's fairness), and the
+/// response bytes buffered before they are sent anyway.
+const BATCH_REQUESTS: usize = 16;
+const BATCH_BYTES: u64 = 64 * 1024;
+
+/// A drained memory buffer larger than this is freed rather than kept for
+/// the connection's next response (an idle keep-alive connection then holds
+/// no output memory).
+const KEEP_OUTBUF_CAPACITY: usize = 16 * 1024;
+
 /// The state behind `requests_lock`.
 #[derive(Debug, Default)]
 struct ReqState {
@@ -111,6 +122,10 @@ pub(crate) struct Channel {
     connected: AtomicBool,
     /// A graceful stop began: finish what runs, read nothing new.
     draining: AtomicBool,
+    /// The worker is answering pipelined requests in a row: responses are
+    /// buffered and sent together when the run ends (written only by the
+    /// worker that runs the channel).
+    batching: AtomicBool,
     /// Milliseconds since the server's epoch.
     last_activity: AtomicU64,
 }
@@ -156,6 +171,7 @@ impl Channel {
             close_when_flushed: AtomicBool::new(false),
             connected: AtomicBool::new(true),
             draining: AtomicBool::new(false),
+            batching: AtomicBool::new(false),
             last_activity: AtomicU64::new(now),
         }
     }
@@ -246,9 +262,17 @@ impl Channel {
             }
         }
         // A drained spill file or rotated buffer is dropped here, which
-        // closes its file.
+        // closes its file; so is a large drained memory buffer, so that an
+        // idle connection keeps no output memory.
         while bufs.len() > 1 && bufs.front().is_some_and(OutBuffer::is_empty) {
             bufs.pop_front();
+        }
+        if bufs.len() == 1
+            && bufs
+                .front()
+                .is_some_and(|b| b.is_empty() && !b.is_small(KEEP_OUTBUF_CAPACITY))
+        {
+            bufs.clear();
         }
         self.out_pending.store(*total, Ordering::Release);
         if sent_any {
@@ -341,9 +365,17 @@ impl Channel {
             return Err(ClientDisconnected);
         }
         let send_bytes = self.server.adj.send_bytes as u64;
+        // While pipelined requests are answered in a row, responses are only
+        // buffered (up to BATCH_BYTES) and go out together at the end.
+        let batching = self.batching.load(Ordering::Relaxed);
+        let flush_at = if batching {
+            send_bytes.max(BATCH_BYTES)
+        } else {
+            send_bytes
+        };
         let mut sent = 0usize;
         let mut failed = false;
-        if out.total == 0 && len as u64 >= send_bytes {
+        if out.total == 0 && len as u64 >= flush_at {
             // Nothing queued before us: send straight from the caller's
             // buffers, head and body in one system call.
             match sys::send_vectored(self.fd, parts) {
@@ -376,7 +408,7 @@ impl Channel {
                 }
                 skip = 0;
             }
-            if !failed && out.total >= send_bytes {
+            if !failed && out.total >= flush_at {
                 match self.flush_some(&mut out) {
                     Ok(_) => {}
                     Err(e) => {
@@ -385,7 +417,7 @@ impl Channel {
                     }
                 }
             }
-            need_loop = failed || out.total >= send_bytes;
+            need_loop = failed || out.total >= flush_at;
         }
         self.end_write(out, need_loop, failed)
     }
@@ -443,42 +475,53 @@ impl Channel {
 
     /// Runs the request at the head of the queue (waitress's
     /// `HTTPChannel.service`), on a worker thread.
+    ///
+    /// When more complete requests are queued behind it (pipelining), up to
+    /// [`BATCH_REQUESTS`] are answered in a row and their responses sent
+    /// together (as hyper's `pipeline_flush`); then the channel goes back to
+    /// the end of the pool's queue, as in waitress.
     fn service(self: &Arc<Self>) {
-        let parsed = {
-            let mut rs = self.reqs();
-            rs.requests.front_mut().and_then(Option::take)
-        };
-        let Some(parsed) = parsed else {
-            return;
-        };
-        let close_on_finish = if !self.is_connected() {
-            true
-        } else {
-            crate::task::run(self, parsed)
-        };
-        let adj = &self.server.adj;
-        let close = close_on_finish || self.draining.load(Ordering::Acquire);
+        let mut served = 0;
         let mut notify = false;
-        if close {
-            let mut rs = self.reqs();
-            self.close_when_flushed.store(true, Ordering::Release);
-            rs.requests.clear();
-            rs.continue_wanted = false;
-            notify = true;
-        } else {
-            {
-                let mut out = self.out();
-                // The next response starts a new buffer (waitress's
-                // rotation), so this one's memory can go once sent.
-                if out.current_outbuf_count > 0 {
-                    out.current_outbuf_count = adj.outbuf_high_watermark;
-                }
+        loop {
+            let (parsed, more) = {
+                let mut rs = self.reqs();
+                let more = rs.requests.len() > 1;
+                (rs.requests.front_mut().and_then(Option::take), more)
+            };
+            let Some(parsed) = parsed else {
+                break;
+            };
+            served += 1;
+            let batch = more && served < BATCH_REQUESTS;
+            self.batching.store(batch, Ordering::Relaxed);
+            let close_on_finish = if !self.is_connected() {
+                true
+            } else {
+                crate::task::run(self, parsed)
+            };
+            let close = close_on_finish || self.draining.load(Ordering::Acquire);
+            if close {
+                let mut rs = self.reqs();
+                self.close_when_flushed.store(true, Ordering::Release);
+                rs.requests.clear();
+                rs.continue_wanted = false;
+                notify = true;
+                break;
             }
             let mut rs = self.reqs();
             rs.requests.pop_front();
             if self.is_connected() && !rs.requests.is_empty() {
+                if batch {
+                    continue;
+                }
+                drop(rs);
+                self.batching.store(false, Ordering::Relaxed);
+                self.flush_batch();
                 self.server.pool.add_task(Arc::clone(self));
-            } else if self.is_connected() && rs.continue_wanted && !rs.sent_continue {
+                break;
+            }
+            if self.is_connected() && rs.continue_wanted && !rs.sent_continue {
                 rs.continue_wanted = false;
                 self.send_continue(&mut rs);
             }
@@ -486,13 +529,30 @@ impl Channel {
                 rs.read_blocked = false;
                 notify = true;
             }
+            break;
         }
+        self.batching.store(false, Ordering::Relaxed);
+        self.flush_batch();
         if self.out_pending.load(Ordering::Acquire) > 0 {
             notify = true;
         }
         self.touch();
         if notify && self.is_connected() {
             self.notify_loop();
+        }
+    }
+
+    /// Sends what a run of pipelined responses buffered.
+    fn flush_batch(&self) {
+        if self.out_pending.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut out = self.out();
+        if !out.connected || out.broken {
+            return;
+        }
+        if let Err(e) = self.flush_some(&mut out) {
+            self.socket_error(&mut out, &e);
         }
     }
 
@@ -535,13 +595,14 @@ impl crate::task::Task for Arc<Channel> {
 }
 
 /// The I/O thread's side of a channel: the socket (closed when this is
-/// dropped), the parser of the request being received and the read buffer.
+/// dropped) and the parser of the request being received. Reads go into the
+/// loop's shared buffer: everything read is parsed (and what a request keeps
+/// copied) before the next channel reads.
 #[derive(Debug)]
 pub(crate) struct ChannelDispatcher {
     chan: Arc<Channel>,
     sock: OwnedFd,
     parser: Option<RequestParser>,
-    rbuf: Vec<u8>,
 }
 
 impl ChannelDispatcher {
@@ -555,13 +616,12 @@ impl ChannelDispatcher {
             chan,
             sock,
             parser: None,
-            rbuf: Vec::new(),
         }
     }
 
     /// Feeds received bytes to the parser and queues complete requests
     /// (waitress's `received`).
-    fn received(&mut self, len: usize) {
+    fn received(&mut self, data: &[u8]) {
         let chan = &self.chan;
         let server = &chan.server;
         let mut rs = chan.reqs();
@@ -573,7 +633,7 @@ impl ChannelDispatcher {
         {
             return;
         }
-        let mut data = &self.rbuf[..len];
+        let mut data = data;
         while !data.is_empty() {
             let parser = self
                 .parser
@@ -600,7 +660,8 @@ impl ChannelDispatcher {
                         let is_error = matches!(parsed, Parsed::Error(..));
                         rs.requests.push_back(Some(parsed));
                         if rs.requests.len() == 1 {
-                            server.pool.add_task(Arc::clone(chan));
+                            // Woken once at the end of the loop round.
+                            server.pool.add_task_deferred(Arc::clone(chan));
                         }
                         if is_error {
                             // Every parse error closes the connection: what
@@ -670,12 +731,13 @@ impl Dispatcher for ChannelDispatcher {
             || chan.close_when_flushed.load(Ordering::Acquire)
     }
 
-    fn handle_read(&mut self, _cx: &mut Cx<'_>) -> Progress {
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
         let recv_bytes = self.chan.server.adj.recv_bytes.max(1);
-        if self.rbuf.len() < recv_bytes {
-            self.rbuf.resize(recv_bytes, 0);
+        if cx.read_buf.len() < recv_bytes {
+            cx.read_buf.resize(recv_bytes, 0);
         }
-        match sys::recv(self.sock.as_raw_fd(), &mut self.rbuf[..recv_bytes]) {
+        let buf = &mut cx.read_buf[..recv_bytes];
+        match sys::recv(self.sock.as_raw_fd(), buf) {
             Ok(0) => Progress::Close,
             Ok(n) => {
                 {
@@ -683,7 +745,7 @@ impl Dispatcher for ChannelDispatcher {
                     rs.read_blocked = false;
                 }
                 self.chan.touch();
-                self.received(n);
+                self.received(&buf[..n]);
                 if self.chan.will_close.load(Ordering::Acquire) {
                     Progress::Close
                 } else if n < recv_bytes {

@@ -564,6 +564,8 @@ impl Server {
             self.map
                 .poll(timeout, now)
                 .map_err(|e| Error::io("the poller failed", e))?;
+            // The requests queued this round: one wake-up for all of them.
+            self.shared.pool.wake_idle();
             let now = Instant::now();
             if now >= next_cleanup {
                 next_cleanup = now + cleanup;

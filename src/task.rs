@@ -10,11 +10,14 @@
 //! Two refinements over waitress, neither visible in behaviour:
 //!
 //! * [`add_task`](ThreadedTaskDispatcher::add_task) signals `queue_cv` only
-//!   when a thread is actually waiting on it. `active_count` already tracks
-//!   that (a thread leaves the count while it waits); a thread that is
-//!   running a task checks the queue before it waits, so no task is missed.
-//!   This saves a `futex` system call per request whenever the workers are
-//!   busy.
+//!   when a thread is waiting on it and no signal is already on its way
+//!   (`pending_wakeups`), and a woken thread that leaves work in the queue
+//!   wakes the next one. `active_count` already tracks waiting threads (a
+//!   thread leaves the count while it waits); a thread that is running a
+//!   task checks the queue before it waits, so no task is missed. This saves
+//!   `futex` system calls whenever the workers are busy, and a burst of
+//!   tasks no longer wakes every idle thread at once to fight over the
+//!   queue.
 //! * The "Task queue depth is N" warning is written at most once a second
 //!   (with the current depth), so that a loaded server does not spend its
 //!   time logging; waitress writes it for every queued task.
@@ -39,6 +42,8 @@ struct State<T> {
     queue: VecDeque<T>,
     stop_count: usize,
     active_count: usize,
+    /// Threads signalled on `queue_cv` that have not woken up yet.
+    pending_wakeups: usize,
     last_depth_warning: Option<Instant>,
 }
 
@@ -89,6 +94,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
                     queue: VecDeque::new(),
                     stop_count: 0,
                     active_count: 0,
+                    pending_wakeups: 0,
                     last_depth_warning: None,
                 }),
                 queue_cv: Condvar::new(),
@@ -157,11 +163,33 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
     pub fn add_task(&self, task: T) {
         let mut st = self.lock();
         st.queue.push_back(task);
+        self.wake_locked(st);
+    }
+
+    /// Queues a task without waking a thread: the I/O thread queues the
+    /// requests of one loop round this way and calls
+    /// [`wake_idle`](Self::wake_idle) once at the end of the round, so a
+    /// round costs at most one wake-up instead of one per request.
+    pub fn add_task_deferred(&self, task: T) {
+        self.lock().queue.push_back(task);
+    }
+
+    /// Wakes an idle thread if tasks are waiting and none is on its way
+    /// (after [`add_task_deferred`](Self::add_task_deferred)).
+    pub fn wake_idle(&self) {
+        let st = self.lock();
+        if !st.queue.is_empty() {
+            self.wake_locked(st);
+        }
+    }
+
+    fn wake_locked(&self, mut st: MutexGuard<'_, State<T>>) {
         let idle = st
             .threads
             .len()
             .saturating_sub(st.stop_count + st.active_count);
-        if idle > 0 {
+        if idle > 0 && st.pending_wakeups == 0 {
+            st.pending_wakeups += 1;
             self.shared.queue_cv.notify_one();
         }
         let depth = st.queue.len();
@@ -231,6 +259,9 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
                     Err(p) => p.into_inner(),
                 };
                 st.active_count += 1;
+                // Spurious wake-ups do not count against a pending signal
+                // only while none is pending.
+                st.pending_wakeups = st.pending_wakeups.saturating_sub(1);
             }
             if st.stop_count > 0 {
                 st.active_count -= 1;
@@ -239,10 +270,20 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
                 shared.thread_exit_cv.notify_one();
                 return;
             }
-            match st.queue.pop_front() {
-                Some(t) => t,
-                None => continue,
+            let Some(task) = st.queue.pop_front() else {
+                continue;
+            };
+            // Work is left and a thread is waiting with no signal on its
+            // way: wake it (one at a time, as the queue needs them).
+            let idle = st
+                .threads
+                .len()
+                .saturating_sub(st.stop_count + st.active_count);
+            if !st.queue.is_empty() && idle > 0 && st.pending_wakeups == 0 {
+                st.pending_wakeups += 1;
+                shared.queue_cv.notify_one();
             }
+            task
         };
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task.service())) {
             crate::log_error!(
@@ -978,6 +1019,22 @@ mod tests {
         assert_eq!(d.queue_len(), 1);
         release_tx.send(()).unwrap();
         wait_for(|| d.thread_count() == 0);
+    }
+
+    #[test]
+    fn deferred_tasks_run_after_one_wake() {
+        let d: ThreadedTaskDispatcher<Job> = ThreadedTaskDispatcher::new();
+        d.set_thread_count(2);
+        let count = Arc::new(AtomicUsize::new(0));
+        for _ in 0..100 {
+            let c = count.clone();
+            d.add_task_deferred(job(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        d.wake_idle();
+        wait_for(|| count.load(Ordering::SeqCst) == 100);
+        d.shutdown(true, Duration::from_secs(5));
     }
 
     #[test]

@@ -388,6 +388,31 @@ backend_tests! {
         assert_eq!(r.text(), "4");
     }
 
+    fn pipelined_responses_stay_in_order_across_batches(poll: bool) {
+        // More than one batch (16), and responses both far smaller and far
+        // larger than the batch buffer.
+        let s = start(
+            |req: &mut Request| {
+                let n: usize = req.path()[1..].parse().unwrap();
+                let size = if n % 10 == 7 { 200_000 } else { n };
+                Response::new(200).with_body(vec![b'a' + (n % 26) as u8; size])
+            },
+            adj(poll),
+        );
+        let mut c = Client::connect(s.addr);
+        let mut all = Vec::new();
+        for n in 0..100 {
+            all.extend_from_slice(format!("GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        }
+        c.send(&all);
+        for n in 0..100usize {
+            let r = c.read_response().unwrap();
+            let size = if n % 10 == 7 { 200_000 } else { n };
+            assert_eq!(r.body.len(), size, "response {n}");
+            assert!(r.body.iter().all(|&b| b == b'a' + (n % 26) as u8), "response {n}");
+        }
+    }
+
     fn pipelined_error_ends_the_connection(poll: bool) {
         let s = start(hello, adj(poll));
         let mut c = Client::connect(s.addr);

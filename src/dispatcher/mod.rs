@@ -243,6 +243,9 @@ pub(crate) struct Cx<'a> {
     pub channels: usize,
     added: &'a mut Vec<Box<dyn Dispatcher>>,
     woken: &'a mut Vec<Token>,
+    /// The loop's one read buffer, lent to whichever dispatcher reads (so
+    /// that an idle connection holds none).
+    pub read_buf: &'a mut Vec<u8>,
 }
 
 impl Cx<'_> {
@@ -308,6 +311,7 @@ pub(crate) struct Map {
     events: Vec<Event>,
     added: Vec<Box<dyn Dispatcher>>,
     woken: Vec<Token>,
+    read_buf: Vec<u8>,
     shutting_down: bool,
 }
 
@@ -329,6 +333,7 @@ impl Map {
             events: Vec::with_capacity(256),
             added: Vec::new(),
             woken: Vec::new(),
+            read_buf: Vec::new(),
             shutting_down: false,
         }
     }
@@ -373,6 +378,7 @@ impl Map {
                 channels: self.channels,
                 added: &mut added,
                 woken: &mut woken,
+                read_buf: &mut self.read_buf,
             };
             let i = Interest {
                 read: d.readable(&mut cx),
@@ -596,6 +602,7 @@ impl Map {
             channels: self.channels,
             added: &mut self.added,
             woken: &mut self.woken,
+            read_buf: &mut self.read_buf,
         };
         let mut close = e.closed || e.d.closing();
         let mut again = false;
@@ -653,6 +660,7 @@ impl Map {
                 channels: self.channels,
                 added: &mut self.added,
                 woken: &mut self.woken,
+                read_buf: &mut self.read_buf,
             };
             let interest = Interest {
                 read: e.d.readable(&mut cx),
@@ -698,6 +706,7 @@ impl Map {
             channels: self.channels,
             added: &mut self.added,
             woken: &mut self.woken,
+            read_buf: &mut self.read_buf,
         };
         e.d.handle_close(&mut cx);
         self.listeners.retain(|t| *t != token);
