@@ -120,6 +120,8 @@ struct Listener {
     sock: OwnedFd,
     shared: Arc<ServerShared>,
     addr: ListenAddr,
+    /// What every connection from this listener starts from.
+    origin: Origin,
     /// The file to remove when the server stops.
     unix_path: Option<PathBuf>,
     in_overflow: bool,
@@ -128,22 +130,27 @@ struct Listener {
 }
 
 impl Listener {
+    /// The origin of a connection from `peer`: the listener's template
+    /// (shared strings, no allocation) with the peer's address.
     fn origin_for(&self, peer: &Addr) -> Origin {
-        let adj = &self.shared.adj;
-        let (remote_addr, remote_port): (Arc<str>, Option<u16>) = match (&self.addr, peer) {
-            (ListenAddr::Tcp(_), Addr::Inet(a)) => (Arc::from(a.ip().to_string()), Some(a.port())),
-            // A unix-socket peer is "localhost" with no port, as in waitress.
-            _ => (Arc::from("localhost"), None),
-        };
-        Origin {
-            script_name: Arc::from(adj.url_prefix.as_str()),
-            remote_addr,
-            remote_port,
-            server_name: Arc::from(adj.server_name.as_str()),
-            server_port: self.addr.tcp().map(|a| a.port()),
-            url_scheme: adj.url_scheme.clone().into(),
-            ident: Arc::from(adj.ident.as_deref().unwrap_or("")),
+        let mut origin = self.origin.clone();
+        if let (ListenAddr::Tcp(_), Addr::Inet(a)) = (&self.addr, peer) {
+            use std::io::Write;
+            let mut buf = [0u8; 64];
+            let mut cur = std::io::Cursor::new(&mut buf[..]);
+            let text = match write!(cur, "{}", a.ip()) {
+                Ok(()) => {
+                    let n = cur.position() as usize;
+                    std::str::from_utf8(&buf[..n]).map(Arc::from).ok()
+                }
+                Err(_) => None,
+            };
+            origin.remote_addr = text.unwrap_or_else(|| Arc::from(a.ip().to_string()));
+            origin.remote_port = Some(a.port());
         }
+        // Otherwise a unix-socket peer: "localhost" with no port, as in
+        // waitress (the template's values).
+        origin
     }
 }
 
@@ -454,13 +461,33 @@ pub fn create_server<A: App>(app: A, adj: Adjustments) -> Result<Server, Error> 
     )
     .map_err(|e| Error::io("could not watch the trigger", e))?;
     let mut addrs = Vec::new();
+    let adj = &shared.adj;
+    let script_name: Arc<str> = Arc::from(adj.url_prefix.as_str());
+    let server_name: Arc<str> = Arc::from(adj.server_name.as_str());
+    let ident: Arc<str> = Arc::from(adj.ident.as_deref().unwrap_or(""));
+    let localhost: Arc<str> = Arc::from("localhost");
+    let url_scheme: std::borrow::Cow<'static, str> = match adj.url_scheme.as_str() {
+        "http" => "http".into(),
+        "https" => "https".into(),
+        other => other.to_string().into(),
+    };
     for (sock, addr, unix_path) in listeners {
         addrs.push(addr.clone());
+        let origin = Origin {
+            script_name: Arc::clone(&script_name),
+            remote_addr: Arc::clone(&localhost),
+            remote_port: None,
+            server_name: Arc::clone(&server_name),
+            server_port: addr.tcp().map(|a| a.port()),
+            url_scheme: url_scheme.clone(),
+            ident: Arc::clone(&ident),
+        };
         map.add(
             Box::new(Listener {
                 sock,
                 shared: Arc::clone(&shared),
                 addr,
+                origin,
                 unix_path,
                 in_overflow: false,
                 backoff_until: None,
