@@ -98,6 +98,8 @@ struct OutState {
     broken: bool,
     /// Read buffer for `sendfile` fallbacks.
     scratch: Vec<u8>,
+    /// Workers waiting on `out_cv` for the output to drain.
+    waiters: usize,
 }
 
 /// A connection, shared by the I/O thread and the worker running its
@@ -164,6 +166,7 @@ impl Channel {
                 connected: true,
                 broken: false,
                 scratch: Vec::new(),
+                waiters: 0,
             }),
             out_cv: Condvar::new(),
             out_pending: AtomicU64::new(0),
@@ -338,10 +341,12 @@ impl Channel {
             // when it closes the channel). It cannot take the lock before
             // `wait` releases it, so the signal cannot be missed.
             self.notify_loop();
+            out.waiters += 1;
             out = match self.out_cv.wait(out) {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
+            out.waiters -= 1;
         }
         if !out.connected || out.broken {
             return Err(ClientDisconnected);
@@ -782,7 +787,7 @@ impl Dispatcher for ChannelDispatcher {
                         return Progress::Close;
                     }
                 }
-                if out.total <= adj.outbuf_high_watermark {
+                if out.total <= adj.outbuf_high_watermark && out.waiters > 0 {
                     chan.out_cv.notify_all();
                 }
             }

@@ -848,8 +848,9 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: crate::buffers::Reques
     let probe: Arc<dyn DisconnectProbe> = chan.clone();
     let mut req = Request::new(head, body, chan.origin.clone(), Some(probe));
     let outcome = crate::catch_panic(|| server.app.call(&mut req));
-    let path = String::from_utf8_lossy(req.path_bytes()).into_owned();
-    drop(req);
+    // The request (and its body, which may be a large temporary file) is
+    // kept until the response is sent, as waitress does; its path is only
+    // formatted if something has to be logged.
     let outcome = match outcome {
         Ok(resp) => match crate::catch_panic(|| w.send(resp)) {
             Ok(r) => r,
@@ -860,11 +861,11 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: crate::buffers::Reques
     match outcome {
         Ok(()) => w.close_on_finish,
         Err(Failure::Disconnected) => {
-            crate::log_info!("Client disconnected while serving {path}");
+            crate::log_info!("Client disconnected while serving {}", req.path());
             true
         }
         Err(Failure::App(what)) => {
-            crate::log_error!("Exception while serving {path}: {what}");
+            crate::log_error!("Exception while serving {}: {what}", req.path());
             if !w.wrote_header {
                 let detail = internal_error_detail(chan, &what);
                 error_task(chan, &HttpError::internal_server_error(detail), version);
