@@ -128,7 +128,7 @@ settings_table! {
     channel_timeout: Int = "120";
         "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.";
     log_socket_errors: Bool = "true";
-        "Log socket errors (resets, failed accepts).";
+        "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).";
     max_request_header_size: Int = "262144";
         "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.";
     max_request_body_size: Int = "1073741824";
@@ -153,6 +153,8 @@ settings_table! {
         "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).";
     shutdown_timeout: Int = "5";
         "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).";
+    systemd_socket_activation: Bool = "false";
+        "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).";
 }
 
 /// A listening endpoint after validation.
@@ -248,6 +250,13 @@ pub struct Adjustments {
     /// Seconds a graceful stop waits for running requests. Default 5 (the
     /// time waitress gives its threads). Not in waitress.
     pub shutdown_timeout: u64,
+    /// Take the listening sockets from systemd socket activation
+    /// (`LISTEN_FDS`/`LISTEN_PID`, descriptors from 3 on) instead of binding
+    /// any: see [`Adjustments::take_systemd_sockets`]. Default false. Not in
+    /// waitress.
+    pub systemd_socket_activation: bool,
+    /// Whether `sockets` holds the descriptors systemd passed.
+    activated: bool,
     /// Which settings were given explicitly (by name or builder method), for
     /// the rules about settings that exclude each other.
     explicit: BTreeSet<&'static str>,
@@ -292,6 +301,8 @@ impl Default for Adjustments {
             server_name: "waitress.invalid".into(),
             reuse_port: false,
             shutdown_timeout: 5,
+            systemd_socket_activation: false,
+            activated: false,
             explicit: BTreeSet::new(),
         }
     }
@@ -468,6 +479,8 @@ builder! {
     reuse_port: bool => |s, v| s.reuse_port = v;
     /// Sets `shutdown_timeout` in seconds.
     shutdown_timeout: u64 => |s, v| s.shutdown_timeout = v;
+    /// Sets `systemd_socket_activation`.
+    systemd_socket_activation: bool => |s, v| s.systemd_socket_activation = v;
 }
 
 impl Adjustments {
@@ -560,6 +573,7 @@ impl Adjustments {
             "server_name" => self.server_name = v.to_string(),
             "reuse_port" => self.reuse_port = asbool(v),
             "shutdown_timeout" => self.shutdown_timeout = non_negative(name, v)?,
+            "systemd_socket_activation" => self.systemd_socket_activation = asbool(v),
             other => return Err(Error::config(format!("Unknown adjustment '{other}'"))),
         }
         self.explicit.insert(info.name);
@@ -590,6 +604,36 @@ impl Adjustments {
             }
     }
 
+    /// Takes the listening sockets systemd passed to this process
+    /// (`LISTEN_PID` must be this process; `LISTEN_FDS` says how many, from
+    /// descriptor 3 on) as `sockets`, and removes `LISTEN_PID`, `LISTEN_FDS`
+    /// and `LISTEN_FDNAMES` from the environment. Sets
+    /// `systemd_socket_activation`. [`create_server`](crate::create_server)
+    /// calls it when `systemd_socket_activation` is set; calling it again
+    /// does nothing.
+    ///
+    /// Errors: `listen`, `host`, `port`, `unix_socket` or `sockets` is set
+    /// too, or the variables are missing, malformed, or meant for another
+    /// process (the message names the variable and its value). Removing
+    /// environment variables is not synchronised with other threads reading
+    /// the environment: call this before starting such threads.
+    pub fn take_systemd_sockets(&mut self) -> Result<(), Error> {
+        if self.activated {
+            return Ok(());
+        }
+        self.systemd_socket_activation = true;
+        self.validate()?;
+        self.sockets = crate::activation::take_from_env()?;
+        self.activated = true;
+        Ok(())
+    }
+
+    /// Forgets which settings were given (for comparing settings in tests).
+    #[cfg(test)]
+    pub(crate) fn clear_explicit(&mut self) {
+        self.explicit.clear();
+    }
+
     /// The trusted proxy hop count in effect (1 when not set).
     pub fn effective_trusted_proxy_count(&self) -> usize {
         self.trusted_proxy_count.unwrap_or(1)
@@ -601,9 +645,9 @@ impl Adjustments {
     }
 
     /// Checks the settings against each other (waitress's rules, in
-    /// waitress's order and with its messages) and resolves the listening
-    /// endpoints.
-    pub fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
+    /// waitress's order and with its messages) without resolving any name:
+    /// what [`resolve`](Adjustments::resolve) checks first.
+    pub fn validate(&self) -> Result<(), Error> {
         let host_or_port = self.given("host") || self.given("port");
         let listen = self.given("listen");
         let sockets = self.given("sockets");
@@ -639,9 +683,37 @@ impl Adjustments {
                 "ipv4 and ipv6 are both disabled: no address family is left to listen on.",
             ));
         }
+        if self.systemd_socket_activation
+            && !self.activated
+            && (listen || host_or_port || unix || sockets)
+        {
+            return Err(Error::config(
+                "systemd_socket_activation may not be set if listen, host, port, unix_socket or sockets is set.",
+            ));
+        }
         self.check_numbers()?;
         self.check_proxy_settings()?;
+        Ok(())
+    }
 
+    /// Checks the settings against each other (see
+    /// [`validate`](Adjustments::validate)) and resolves the listening
+    /// endpoints: `listen` entries through `getaddrinfo` (each address
+    /// family of a name, unless `ipv4`/`ipv6` rule it out; a port may be a
+    /// service name such as `http`), or the unix socket, or the inherited
+    /// descriptors.
+    ///
+    /// With `systemd_socket_activation`, the descriptors must have been
+    /// taken first ([`take_systemd_sockets`](Adjustments::take_systemd_sockets);
+    /// [`create_server`](crate::create_server) does it).
+    pub fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
+        self.validate()?;
+        if self.systemd_socket_activation && !self.activated {
+            return Err(Error::config(
+                "systemd_socket_activation is set but the sockets systemd passed were not taken yet (Adjustments::take_systemd_sockets)",
+            ));
+        }
+        let listen = self.given("listen");
         if let Some(path) = &self.unix_socket {
             return Ok(vec![ListenSpec::Unix(path.clone())]);
         }
@@ -754,8 +826,14 @@ impl Adjustments {
                 return Err(invalid());
             }
             default_port
+        } else if let Ok(p) = port.parse::<u16>() {
+            p
         } else {
-            port.parse().map_err(|_| invalid())?
+            // A service name (`127.0.0.1:http`), as getaddrinfo takes it.
+            crate::sys::service_port(port)
+                .ok()
+                .flatten()
+                .ok_or_else(invalid)?
         };
         let host = host.trim();
         let bracketed = host.starts_with('[') && host.ends_with(']');

@@ -42,6 +42,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod activation;
 pub mod adjustments;
 pub mod buffers;
 mod channel;
@@ -52,6 +53,7 @@ pub mod parser;
 pub mod receiver;
 pub mod request;
 pub mod response;
+pub mod runner;
 mod server;
 mod sys;
 pub mod task;
