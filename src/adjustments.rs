@@ -1084,4 +1084,255 @@ mod tests {
             vec![ListenSpec::Unix("/tmp/s.sock".into())]
         );
     }
+
+    // --- waitress's tests/test_adjustments.py, re-expressed ---
+
+    fn tcp(a: &str) -> ListenSpec {
+        ListenSpec::Tcp(a.parse().unwrap())
+    }
+
+    #[test]
+    fn asbool_cases() {
+        assert!(asbool("True"));
+        assert!(!asbool("False"));
+        assert!(asbool("yes"));
+        assert!(asbool("on"));
+        assert!(asbool("1"));
+    }
+
+    #[test]
+    fn goodvars() {
+        let a = Adjustments::from_pairs([
+            ("host", "localhost"),
+            ("port", "8080"),
+            ("threads", "5"),
+            ("trusted_proxy", "192.168.1.1"),
+            ("trusted_proxy_headers", "forwarded"),
+            ("trusted_proxy_count", "2"),
+            ("log_untrusted_proxy_headers", "true"),
+            ("url_scheme", "https"),
+            ("backlog", "20"),
+            ("recv_bytes", "200"),
+            ("send_bytes", "300"),
+            ("outbuf_overflow", "400"),
+            ("inbuf_overflow", "500"),
+            ("connection_limit", "1000"),
+            ("cleanup_interval", "1100"),
+            ("channel_timeout", "1200"),
+            ("log_socket_errors", "true"),
+            ("max_request_header_size", "1300"),
+            ("max_request_body_size", "1400"),
+            ("expose_tracebacks", "true"),
+            ("ident", "abc"),
+            ("asyncore_loop_timeout", "5"),
+            ("asyncore_use_poll", "true"),
+            ("unix_socket_perms", "777"),
+            ("url_prefix", "///foo/"),
+            ("ipv4", "true"),
+            ("ipv6", "false"),
+        ])
+        .unwrap();
+        assert_eq!(a.host.as_deref(), Some("localhost"));
+        assert_eq!(a.port, Some(8080));
+        assert_eq!(a.threads, 5);
+        assert_eq!(a.trusted_proxy.as_deref(), Some("192.168.1.1"));
+        assert_eq!(
+            a.trusted_proxy_headers,
+            BTreeSet::from(["forwarded".to_string()])
+        );
+        assert_eq!(a.trusted_proxy_count, Some(2));
+        assert!(a.log_untrusted_proxy_headers);
+        assert_eq!(a.url_scheme, "https");
+        assert_eq!(a.backlog, 20);
+        assert_eq!(a.recv_bytes, 200);
+        assert_eq!(a.send_bytes, 300);
+        assert_eq!(a.outbuf_overflow, 400);
+        assert_eq!(a.inbuf_overflow, 500);
+        assert_eq!(a.connection_limit, 1000);
+        assert_eq!(a.cleanup_interval, 1100);
+        assert_eq!(a.channel_timeout, 1200);
+        assert!(a.log_socket_errors);
+        assert_eq!(a.max_request_header_size, 1300);
+        assert_eq!(a.max_request_body_size, 1400);
+        assert!(a.expose_tracebacks);
+        assert_eq!(a.asyncore_loop_timeout, 5);
+        assert!(a.asyncore_use_poll);
+        assert_eq!(a.ident.as_deref(), Some("abc"));
+        assert_eq!(a.unix_socket_perms, 0o777);
+        assert_eq!(a.url_prefix, "/foo");
+        assert!(a.ipv4);
+        assert!(!a.ipv6);
+        let specs = a.resolve().unwrap();
+        assert!(specs.contains(&tcp("127.0.0.1:8080")), "{specs:?}");
+        assert!(specs
+            .iter()
+            .all(|s| matches!(s, ListenSpec::Tcp(SocketAddr::V4(_)))));
+    }
+
+    #[test]
+    fn goodvar_listen_without_a_port_takes_the_default_port() {
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1")]).unwrap();
+        assert_eq!(a.resolve().unwrap(), vec![tcp("127.0.0.1:8080")]);
+        let a = Adjustments::from_pairs([("listen", "[::1]")]).unwrap();
+        assert_eq!(a.resolve().unwrap(), vec![tcp("[::1]:8080")]);
+    }
+
+    #[test]
+    fn multiple_listen_keeps_the_order() {
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:9090 127.0.0.1:8080")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![tcp("127.0.0.1:9090"), tcp("127.0.0.1:8080")]
+        );
+    }
+
+    #[test]
+    fn bad_port() {
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:test")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap_err().to_string(),
+            "Invalid host/port specified: \"127.0.0.1:test\""
+        );
+    }
+
+    #[test]
+    fn service_port() {
+        if !std::path::Path::new("/etc/services").exists() {
+            eprintln!("skipped: no /etc/services on this machine");
+            return;
+        }
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:http 0.0.0.0:https")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![tcp("127.0.0.1:80"), tcp("0.0.0.0:443")]
+        );
+    }
+
+    #[test]
+    fn good_sockets() {
+        let a = Adjustments::from_pairs([("sockets", "3 4\n5")]).unwrap();
+        assert_eq!(a.sockets, vec![3, 4, 5]);
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![ListenSpec::Fd(3), ListenSpec::Fd(4), ListenSpec::Fd(5)]
+        );
+        let e = Adjustments::default()
+            .set("sockets", "3 x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sockets") && e.contains("\"x\""), "{e}");
+    }
+
+    #[test]
+    fn dont_mix_host_port_listen() {
+        let a = Adjustments::from_pairs([
+            ("host", "localhost"),
+            ("port", "8080"),
+            ("listen", "127.0.0.1:8080"),
+        ])
+        .unwrap();
+        assert_eq!(
+            a.resolve().unwrap_err().to_string(),
+            "host or port may not be set if listen is set."
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_headers_string_lists() {
+        let a = Adjustments::from_pairs([
+            ("trusted_proxy", "localhost"),
+            ("trusted_proxy_headers", "x-forwarded-for x-forwarded-by"),
+        ])
+        .unwrap();
+        assert_eq!(
+            a.trusted_proxy_headers,
+            BTreeSet::from(["x-forwarded-for".to_string(), "x-forwarded-by".to_string()])
+        );
+        let a = Adjustments::from_pairs([
+            ("trusted_proxy", "localhost"),
+            (
+                "trusted_proxy_headers",
+                "x-forwarded-for\nx-forwarded-by\nX-Forwarded-Host",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(a.trusted_proxy_headers.len(), 3);
+        assert!(a.trusted_proxy_headers.contains("x-forwarded-host"));
+        a.validate().unwrap();
+    }
+
+    #[test]
+    fn deprecated_send_bytes_warns() {
+        use std::sync::{Arc, Mutex};
+        let _serial = crate::logging::SINK_TEST_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = Arc::clone(&lines);
+        crate::logging::set_sink(move |_level, _target, message: &str| {
+            l.lock().unwrap().push(message.to_string());
+        });
+        let r = Adjustments::default().set("send_bytes", "1");
+        crate::logging::clear_sink();
+        r.unwrap();
+        assert!(lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m == "send_bytes will be removed in a future release"));
+    }
+
+    #[test]
+    fn ipv4_disabled() {
+        let a = Adjustments::from_pairs([("ipv4", "false"), ("listen", "127.0.0.1:8080")]).unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("ipv4 is disabled"));
+        let a = Adjustments::from_pairs([("ipv4", "false"), ("ipv6", "false")]).unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("both disabled"));
+    }
+
+    #[test]
+    fn server_header_removable() {
+        let mut a = Adjustments::default();
+        a.set("ident", "").unwrap();
+        assert_eq!(a.ident, None);
+        a.set("ident", "specific_header").unwrap();
+        assert_eq!(a.ident.as_deref(), Some("specific_header"));
+        assert_eq!(Adjustments::default().ident("").ident, None);
+    }
+
+    // --- this server's additions ---
+
+    #[test]
+    fn systemd_socket_activation_excludes_other_listeners() {
+        for other in [
+            ("listen", "127.0.0.1:1"),
+            ("host", "h"),
+            ("port", "1"),
+            ("unix_socket", "/tmp/x"),
+            ("sockets", "3"),
+        ] {
+            let a = Adjustments::from_pairs([("systemd_socket_activation", "yes"), other]).unwrap();
+            assert_eq!(
+                a.validate().unwrap_err().to_string(),
+                "systemd_socket_activation may not be set if listen, host, port, unix_socket or sockets is set.",
+                "{other:?}"
+            );
+        }
+        // Not taken yet: resolve says so instead of binding the default.
+        let a = Adjustments::default().systemd_socket_activation(true);
+        a.validate().unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("take_systemd_sockets"));
+    }
 }

@@ -189,6 +189,10 @@ macro_rules! log_debug {
     ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Debug, "maitred", format_args!($($arg)*)) };
 }
 
+/// Serialises the unit tests that install a sink (it is process-wide).
+#[cfg(test)]
+pub(crate) static SINK_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +200,7 @@ mod tests {
 
     #[test]
     fn a_sink_takes_the_lines_at_or_above_the_threshold() {
+        let _serial = SINK_TEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let lines = Arc::new(Mutex::new(Vec::new()));
         let l = Arc::clone(&lines);
         set_sink(move |level: Level, target: &str, message: &str| {
