@@ -20,8 +20,25 @@
 //! assert!(adj.set("thread", "8").unwrap_err().to_string().contains("Unknown adjustment"));
 //! ```
 //!
-//! [`Adjustments::resolve`] applies waitress's validation rules (which
-//! combinations of settings are allowed) and resolves the listen addresses.
+//! [`Adjustments::validate`] applies waitress's validation rules (which
+//! combinations of settings are allowed); [`Adjustments::resolve`] also
+//! resolves the listen addresses. The command line (`--name=value`, as
+//! waitress-serve takes it) is in [`runner`](crate::runner).
+//!
+//! Every setting, its default, command-line option, meaning and waitress
+//! equivalent is in the README's settings table, generated from
+//! [`SETTINGS`] (as `--help` is). Beyond waitress, each off or neutral by
+//! default:
+//!
+//! * `reuse_port`: `SO_REUSEPORT` on TCP listeners, so several processes
+//!   (one I/O thread each) can share a port;
+//! * `shutdown_timeout`: how long a graceful stop waits for running
+//!   requests;
+//! * `systemd_socket_activation`: serve on the sockets systemd passes
+//!   ([`Adjustments::take_systemd_sockets`]).
+//!
+//! A `listen` entry's port may be a service name (`127.0.0.1:http`), as
+//! waitress's `getaddrinfo` allows.
 
 use std::collections::BTreeSet;
 use std::fmt;

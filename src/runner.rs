@@ -285,9 +285,24 @@ impl Cli {
         self
     }
 
-    /// Adds one of the program's own options. Its name must not be a
-    /// setting's (with dashes) nor `help`.
+    /// Adds one of the program's own options.
+    ///
+    /// # Panics
+    ///
+    /// When its name is already taken: `help`, a setting's (with dashes),
+    /// or an option added before (a mistake in the program, not in its
+    /// command line).
     pub fn option(mut self, option: CliOption) -> Cli {
+        let taken = option.name == "help"
+            || SETTINGS
+                .iter()
+                .any(|s| s.name.replace('_', "-") == option.name)
+            || self.options.iter().any(|o| o.name == option.name);
+        assert!(
+            !taken,
+            "Cli::option: --{} is already an option",
+            option.name
+        );
         self.options.push(option);
         self
     }
@@ -949,6 +964,12 @@ mod tests {
             help.contains("    --[no-]verbose\n        Say more. Off by default.\n"),
             "{help}"
         );
+    }
+
+    #[test]
+    #[should_panic(expected = "Cli::option: --threads is already an option")]
+    fn a_program_option_may_not_shadow_a_setting() {
+        let _ = Cli::new("x").option(CliOption::value("threads", "N", "1", "Mine."));
     }
 
     #[test]

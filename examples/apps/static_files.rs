@@ -81,6 +81,9 @@ impl StaticFiles {
                 s => target.push(std::ffi::OsStr::from_bytes(s)),
             }
         }
+        // The media type comes from the name asked for (a symbolic link's
+        // own name, not its target's), or `index.html`.
+        let mut named = target.clone();
         let mut file = match self.resolve(&target) {
             Ok(p) => p,
             Err(r) => return r,
@@ -102,12 +105,13 @@ impl StaticFiles {
                 };
                 return Response::status_page(301).with_header("Location", location);
             }
-            file = match self.resolve(&file.join("index.html")) {
+            named = file.join("index.html");
+            file = match self.resolve(&named) {
                 Ok(p) => p,
                 Err(r) => return r,
             };
         }
-        self.send(req, &file)
+        self.send(req, &file, &named)
     }
 
     /// The canonical form of `path`, if it is under the root.
@@ -119,7 +123,9 @@ impl StaticFiles {
         Ok(canonical)
     }
 
-    fn send(&self, req: &Request, path: &Path) -> Response {
+    /// Sends the file at `path` (canonical, under the root), typed by the
+    /// extension of `named`.
+    fn send(&self, req: &Request, path: &Path, named: &Path) -> Response {
         let file = match OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -146,7 +152,7 @@ impl StaticFiles {
         let mut resp = match mtime {
             Some(m) if not_modified(req, m) => Response::new(304),
             _ => Response::new(200)
-                .with_header("Content-Type", content_type(path))
+                .with_header("Content-Type", content_type(named))
                 // O_NONBLOCK has no effect on a regular file's reads.
                 .with_body(Body::File {
                     file,
