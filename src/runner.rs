@@ -463,7 +463,9 @@ impl Cli {
                         Some(b) => b.to_string(),
                         None => value.unwrap_or_default(),
                     };
-                    parsed.options.insert(self.options[i].name.clone(), v);
+                    if let Some(o) = self.options.get(i) {
+                        parsed.options.insert(o.name.clone(), v);
+                    }
                 }
                 _ => {}
             }
