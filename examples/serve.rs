@@ -1,43 +1,24 @@
-//! The demo server: `GET /` says hello, `POST /echo` sends the body back.
+//! The demo server, driven like `waitress-serve`: every waitress setting is
+//! an option (`--listen=127.0.0.1:9000 --threads=8`, `--help` lists them
+//! all), and `--app=NAME` chooses the application:
 //!
-//! `cargo run --release --example serve` listens on waitress's default
-//! address, `0.0.0.0:8080`. Settings are given as waitress-serve style
-//! options, `--name=value` (for example `--listen=127.0.0.1:9000
-//! --threads=8`).
+//! * `hello` (the default): `GET /` says `Hello, World!`, `POST /echo`
+//!   sends the body back;
+//! * `echo`: every request's body back;
+//! * `static`: the files under `--root=DIR` (default `.`), sent with
+//!   `sendfile(2)`.
+//!
+//! `cargo run --release --example serve -- --help`
+//!
+//! `cargo run --release --example serve -- --app=static --root=target/doc --listen=127.0.0.1:8080`
 
-use maitred::{Adjustments, Request, Response};
-
-fn demo(req: &mut Request) -> Response {
-    match (req.method(), req.path().as_ref()) {
-        (_, "/") => Response::new(200)
-            .with_header("Content-Type", "text/plain")
-            .with_body("Hello, World!"),
-        ("POST", "/echo") | ("PUT", "/echo") => match req.body().to_vec() {
-            Ok(body) => Response::new(200)
-                .with_header("Content-Type", "application/octet-stream")
-                .with_body(body),
-            Err(e) => Response::new(500).with_body(format!("could not read the body: {e}\n")),
-        },
-        (_, "/echo") => Response::status_page(405).with_header("Allow", "POST, PUT"),
-        _ => Response::status_page(404),
-    }
-}
+mod apps;
 
 fn main() {
-    let mut adj = Adjustments::default();
-    for arg in std::env::args().skip(1) {
-        let Some(opt) = arg.strip_prefix("--") else {
-            eprintln!("Error: unexpected argument {arg:?} (options look like --name=value)");
-            std::process::exit(1);
-        };
-        let (name, value) = opt.split_once('=').unwrap_or((opt, "true"));
-        if let Err(e) = adj.set(&name.replace('-', "_"), value) {
-            eprintln!("Error: {e}");
-            std::process::exit(1);
-        }
-    }
-    if let Err(e) = maitred::serve(demo, adj) {
-        eprintln!("Error: {e}");
-        std::process::exit(1);
-    }
+    let code = apps::main_with(
+        std::env::args_os().skip(1),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
+    std::process::exit(code);
 }

@@ -20,8 +20,25 @@
 //! assert!(adj.set("thread", "8").unwrap_err().to_string().contains("Unknown adjustment"));
 //! ```
 //!
-//! [`Adjustments::resolve`] applies waitress's validation rules (which
-//! combinations of settings are allowed) and resolves the listen addresses.
+//! [`Adjustments::validate`] applies waitress's validation rules (which
+//! combinations of settings are allowed); [`Adjustments::resolve`] also
+//! resolves the listen addresses. The command line (`--name=value`, as
+//! waitress-serve takes it) is in [`runner`](crate::runner).
+//!
+//! Every setting, its default, command-line option, meaning and waitress
+//! equivalent is in the README's settings table, generated from
+//! [`SETTINGS`] (as `--help` is). Beyond waitress, each off or neutral by
+//! default:
+//!
+//! * `reuse_port`: `SO_REUSEPORT` on TCP listeners, so several processes
+//!   (one I/O thread each) can share a port;
+//! * `shutdown_timeout`: how long a graceful stop waits for running
+//!   requests;
+//! * `systemd_socket_activation`: serve on the sockets systemd passes
+//!   ([`Adjustments::take_systemd_sockets`]).
+//!
+//! A `listen` entry's port may be a service name (`127.0.0.1:http`), as
+//! waitress's `getaddrinfo` allows.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -128,7 +145,7 @@ settings_table! {
     channel_timeout: Int = "120";
         "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.";
     log_socket_errors: Bool = "true";
-        "Log socket errors (resets, failed accepts).";
+        "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).";
     max_request_header_size: Int = "262144";
         "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.";
     max_request_body_size: Int = "1073741824";
@@ -153,6 +170,8 @@ settings_table! {
         "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).";
     shutdown_timeout: Int = "5";
         "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).";
+    systemd_socket_activation: Bool = "false";
+        "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).";
 }
 
 /// A listening endpoint after validation.
@@ -248,6 +267,13 @@ pub struct Adjustments {
     /// Seconds a graceful stop waits for running requests. Default 5 (the
     /// time waitress gives its threads). Not in waitress.
     pub shutdown_timeout: u64,
+    /// Take the listening sockets from systemd socket activation
+    /// (`LISTEN_FDS`/`LISTEN_PID`, descriptors from 3 on) instead of binding
+    /// any: see [`Adjustments::take_systemd_sockets`]. Default false. Not in
+    /// waitress.
+    pub systemd_socket_activation: bool,
+    /// Whether `sockets` holds the descriptors systemd passed.
+    activated: bool,
     /// Which settings were given explicitly (by name or builder method), for
     /// the rules about settings that exclude each other.
     explicit: BTreeSet<&'static str>,
@@ -292,6 +318,8 @@ impl Default for Adjustments {
             server_name: "waitress.invalid".into(),
             reuse_port: false,
             shutdown_timeout: 5,
+            systemd_socket_activation: false,
+            activated: false,
             explicit: BTreeSet::new(),
         }
     }
@@ -468,6 +496,8 @@ builder! {
     reuse_port: bool => |s, v| s.reuse_port = v;
     /// Sets `shutdown_timeout` in seconds.
     shutdown_timeout: u64 => |s, v| s.shutdown_timeout = v;
+    /// Sets `systemd_socket_activation`.
+    systemd_socket_activation: bool => |s, v| s.systemd_socket_activation = v;
 }
 
 impl Adjustments {
@@ -560,6 +590,7 @@ impl Adjustments {
             "server_name" => self.server_name = v.to_string(),
             "reuse_port" => self.reuse_port = asbool(v),
             "shutdown_timeout" => self.shutdown_timeout = non_negative(name, v)?,
+            "systemd_socket_activation" => self.systemd_socket_activation = asbool(v),
             other => return Err(Error::config(format!("Unknown adjustment '{other}'"))),
         }
         self.explicit.insert(info.name);
@@ -590,6 +621,36 @@ impl Adjustments {
             }
     }
 
+    /// Takes the listening sockets systemd passed to this process
+    /// (`LISTEN_PID` must be this process; `LISTEN_FDS` says how many, from
+    /// descriptor 3 on) as `sockets`, and removes `LISTEN_PID`, `LISTEN_FDS`
+    /// and `LISTEN_FDNAMES` from the environment. Sets
+    /// `systemd_socket_activation`. [`create_server`](crate::create_server)
+    /// calls it when `systemd_socket_activation` is set; calling it again
+    /// does nothing.
+    ///
+    /// Errors: `listen`, `host`, `port`, `unix_socket` or `sockets` is set
+    /// too, or the variables are missing, malformed, or meant for another
+    /// process (the message names the variable and its value). Removing
+    /// environment variables is not synchronised with other threads reading
+    /// the environment: call this before starting such threads.
+    pub fn take_systemd_sockets(&mut self) -> Result<(), Error> {
+        if self.activated {
+            return Ok(());
+        }
+        self.systemd_socket_activation = true;
+        self.validate()?;
+        self.sockets = crate::activation::take_from_env()?;
+        self.activated = true;
+        Ok(())
+    }
+
+    /// Forgets which settings were given (for comparing settings in tests).
+    #[cfg(test)]
+    pub(crate) fn clear_explicit(&mut self) {
+        self.explicit.clear();
+    }
+
     /// The trusted proxy hop count in effect (1 when not set).
     pub fn effective_trusted_proxy_count(&self) -> usize {
         self.trusted_proxy_count.unwrap_or(1)
@@ -601,9 +662,9 @@ impl Adjustments {
     }
 
     /// Checks the settings against each other (waitress's rules, in
-    /// waitress's order and with its messages) and resolves the listening
-    /// endpoints.
-    pub fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
+    /// waitress's order and with its messages) without resolving any name:
+    /// what [`resolve`](Adjustments::resolve) checks first.
+    pub fn validate(&self) -> Result<(), Error> {
         let host_or_port = self.given("host") || self.given("port");
         let listen = self.given("listen");
         let sockets = self.given("sockets");
@@ -639,9 +700,37 @@ impl Adjustments {
                 "ipv4 and ipv6 are both disabled: no address family is left to listen on.",
             ));
         }
+        if self.systemd_socket_activation
+            && !self.activated
+            && (listen || host_or_port || unix || sockets)
+        {
+            return Err(Error::config(
+                "systemd_socket_activation may not be set if listen, host, port, unix_socket or sockets is set.",
+            ));
+        }
         self.check_numbers()?;
         self.check_proxy_settings()?;
+        Ok(())
+    }
 
+    /// Checks the settings against each other (see
+    /// [`validate`](Adjustments::validate)) and resolves the listening
+    /// endpoints: `listen` entries through `getaddrinfo` (each address
+    /// family of a name, unless `ipv4`/`ipv6` rule it out; a port may be a
+    /// service name such as `http`), or the unix socket, or the inherited
+    /// descriptors.
+    ///
+    /// With `systemd_socket_activation`, the descriptors must have been
+    /// taken first ([`take_systemd_sockets`](Adjustments::take_systemd_sockets);
+    /// [`create_server`](crate::create_server) does it).
+    pub fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
+        self.validate()?;
+        if self.systemd_socket_activation && !self.activated {
+            return Err(Error::config(
+                "systemd_socket_activation is set but the sockets systemd passed were not taken yet (Adjustments::take_systemd_sockets)",
+            ));
+        }
+        let listen = self.given("listen");
         if let Some(path) = &self.unix_socket {
             return Ok(vec![ListenSpec::Unix(path.clone())]);
         }
@@ -754,8 +843,14 @@ impl Adjustments {
                 return Err(invalid());
             }
             default_port
+        } else if let Ok(p) = port.parse::<u16>() {
+            p
         } else {
-            port.parse().map_err(|_| invalid())?
+            // A service name (`127.0.0.1:http`), as getaddrinfo takes it.
+            crate::sys::service_port(port)
+                .ok()
+                .flatten()
+                .ok_or_else(invalid)?
         };
         let host = host.trim();
         let bracketed = host.starts_with('[') && host.ends_with(']');
@@ -1005,5 +1100,256 @@ mod tests {
             a.resolve().unwrap(),
             vec![ListenSpec::Unix("/tmp/s.sock".into())]
         );
+    }
+
+    // --- waitress's tests/test_adjustments.py, re-expressed ---
+
+    fn tcp(a: &str) -> ListenSpec {
+        ListenSpec::Tcp(a.parse().unwrap())
+    }
+
+    #[test]
+    fn asbool_cases() {
+        assert!(asbool("True"));
+        assert!(!asbool("False"));
+        assert!(asbool("yes"));
+        assert!(asbool("on"));
+        assert!(asbool("1"));
+    }
+
+    #[test]
+    fn goodvars() {
+        let a = Adjustments::from_pairs([
+            ("host", "localhost"),
+            ("port", "8080"),
+            ("threads", "5"),
+            ("trusted_proxy", "192.168.1.1"),
+            ("trusted_proxy_headers", "forwarded"),
+            ("trusted_proxy_count", "2"),
+            ("log_untrusted_proxy_headers", "true"),
+            ("url_scheme", "https"),
+            ("backlog", "20"),
+            ("recv_bytes", "200"),
+            ("send_bytes", "300"),
+            ("outbuf_overflow", "400"),
+            ("inbuf_overflow", "500"),
+            ("connection_limit", "1000"),
+            ("cleanup_interval", "1100"),
+            ("channel_timeout", "1200"),
+            ("log_socket_errors", "true"),
+            ("max_request_header_size", "1300"),
+            ("max_request_body_size", "1400"),
+            ("expose_tracebacks", "true"),
+            ("ident", "abc"),
+            ("asyncore_loop_timeout", "5"),
+            ("asyncore_use_poll", "true"),
+            ("unix_socket_perms", "777"),
+            ("url_prefix", "///foo/"),
+            ("ipv4", "true"),
+            ("ipv6", "false"),
+        ])
+        .unwrap();
+        assert_eq!(a.host.as_deref(), Some("localhost"));
+        assert_eq!(a.port, Some(8080));
+        assert_eq!(a.threads, 5);
+        assert_eq!(a.trusted_proxy.as_deref(), Some("192.168.1.1"));
+        assert_eq!(
+            a.trusted_proxy_headers,
+            BTreeSet::from(["forwarded".to_string()])
+        );
+        assert_eq!(a.trusted_proxy_count, Some(2));
+        assert!(a.log_untrusted_proxy_headers);
+        assert_eq!(a.url_scheme, "https");
+        assert_eq!(a.backlog, 20);
+        assert_eq!(a.recv_bytes, 200);
+        assert_eq!(a.send_bytes, 300);
+        assert_eq!(a.outbuf_overflow, 400);
+        assert_eq!(a.inbuf_overflow, 500);
+        assert_eq!(a.connection_limit, 1000);
+        assert_eq!(a.cleanup_interval, 1100);
+        assert_eq!(a.channel_timeout, 1200);
+        assert!(a.log_socket_errors);
+        assert_eq!(a.max_request_header_size, 1300);
+        assert_eq!(a.max_request_body_size, 1400);
+        assert!(a.expose_tracebacks);
+        assert_eq!(a.asyncore_loop_timeout, 5);
+        assert!(a.asyncore_use_poll);
+        assert_eq!(a.ident.as_deref(), Some("abc"));
+        assert_eq!(a.unix_socket_perms, 0o777);
+        assert_eq!(a.url_prefix, "/foo");
+        assert!(a.ipv4);
+        assert!(!a.ipv6);
+        let specs = a.resolve().unwrap();
+        assert!(specs.contains(&tcp("127.0.0.1:8080")), "{specs:?}");
+        assert!(specs
+            .iter()
+            .all(|s| matches!(s, ListenSpec::Tcp(SocketAddr::V4(_)))));
+    }
+
+    #[test]
+    fn goodvar_listen_without_a_port_takes_the_default_port() {
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1")]).unwrap();
+        assert_eq!(a.resolve().unwrap(), vec![tcp("127.0.0.1:8080")]);
+        let a = Adjustments::from_pairs([("listen", "[::1]")]).unwrap();
+        assert_eq!(a.resolve().unwrap(), vec![tcp("[::1]:8080")]);
+    }
+
+    #[test]
+    fn multiple_listen_keeps_the_order() {
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:9090 127.0.0.1:8080")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![tcp("127.0.0.1:9090"), tcp("127.0.0.1:8080")]
+        );
+    }
+
+    #[test]
+    fn bad_port() {
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:test")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap_err().to_string(),
+            "Invalid host/port specified: \"127.0.0.1:test\""
+        );
+    }
+
+    #[test]
+    fn service_port() {
+        if !std::path::Path::new("/etc/services").exists() {
+            eprintln!("skipped: no /etc/services on this machine");
+            return;
+        }
+        let a = Adjustments::from_pairs([("listen", "127.0.0.1:http 0.0.0.0:https")]).unwrap();
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![tcp("127.0.0.1:80"), tcp("0.0.0.0:443")]
+        );
+    }
+
+    #[test]
+    fn good_sockets() {
+        let a = Adjustments::from_pairs([("sockets", "3 4\n5")]).unwrap();
+        assert_eq!(a.sockets, vec![3, 4, 5]);
+        assert_eq!(
+            a.resolve().unwrap(),
+            vec![ListenSpec::Fd(3), ListenSpec::Fd(4), ListenSpec::Fd(5)]
+        );
+        let e = Adjustments::default()
+            .set("sockets", "3 x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sockets") && e.contains("\"x\""), "{e}");
+    }
+
+    #[test]
+    fn dont_mix_host_port_listen() {
+        let a = Adjustments::from_pairs([
+            ("host", "localhost"),
+            ("port", "8080"),
+            ("listen", "127.0.0.1:8080"),
+        ])
+        .unwrap();
+        assert_eq!(
+            a.resolve().unwrap_err().to_string(),
+            "host or port may not be set if listen is set."
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_headers_string_lists() {
+        let a = Adjustments::from_pairs([
+            ("trusted_proxy", "localhost"),
+            ("trusted_proxy_headers", "x-forwarded-for x-forwarded-by"),
+        ])
+        .unwrap();
+        assert_eq!(
+            a.trusted_proxy_headers,
+            BTreeSet::from(["x-forwarded-for".to_string(), "x-forwarded-by".to_string()])
+        );
+        let a = Adjustments::from_pairs([
+            ("trusted_proxy", "localhost"),
+            (
+                "trusted_proxy_headers",
+                "x-forwarded-for\nx-forwarded-by\nX-Forwarded-Host",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(a.trusted_proxy_headers.len(), 3);
+        assert!(a.trusted_proxy_headers.contains("x-forwarded-host"));
+        a.validate().unwrap();
+    }
+
+    #[test]
+    fn deprecated_send_bytes_warns() {
+        use std::sync::{Arc, Mutex};
+        let _serial = crate::logging::SINK_TEST_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = Arc::clone(&lines);
+        crate::logging::set_sink(move |_level, _target, message: &str| {
+            l.lock().unwrap().push(message.to_string());
+        });
+        let r = Adjustments::default().set("send_bytes", "1");
+        crate::logging::clear_sink();
+        r.unwrap();
+        assert!(lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m == "send_bytes will be removed in a future release"));
+    }
+
+    #[test]
+    fn ipv4_disabled() {
+        let a = Adjustments::from_pairs([("ipv4", "false"), ("listen", "127.0.0.1:8080")]).unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("ipv4 is disabled"));
+        let a = Adjustments::from_pairs([("ipv4", "false"), ("ipv6", "false")]).unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("both disabled"));
+    }
+
+    #[test]
+    fn server_header_removable() {
+        let mut a = Adjustments::default();
+        a.set("ident", "").unwrap();
+        assert_eq!(a.ident, None);
+        a.set("ident", "specific_header").unwrap();
+        assert_eq!(a.ident.as_deref(), Some("specific_header"));
+        assert_eq!(Adjustments::default().ident("").ident, None);
+    }
+
+    // --- this server's additions ---
+
+    #[test]
+    fn systemd_socket_activation_excludes_other_listeners() {
+        for other in [
+            ("listen", "127.0.0.1:1"),
+            ("host", "h"),
+            ("port", "1"),
+            ("unix_socket", "/tmp/x"),
+            ("sockets", "3"),
+        ] {
+            let a = Adjustments::from_pairs([("systemd_socket_activation", "yes"), other]).unwrap();
+            assert_eq!(
+                a.validate().unwrap_err().to_string(),
+                "systemd_socket_activation may not be set if listen, host, port, unix_socket or sockets is set.",
+                "{other:?}"
+            );
+        }
+        // Not taken yet: resolve says so instead of binding the default.
+        let a = Adjustments::default().systemd_socket_activation(true);
+        a.validate().unwrap();
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("take_systemd_sockets"));
     }
 }

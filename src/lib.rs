@@ -42,6 +42,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod activation;
 pub mod adjustments;
 pub mod buffers;
 mod channel;
@@ -52,6 +53,7 @@ pub mod parser;
 pub mod receiver;
 pub mod request;
 pub mod response;
+pub mod runner;
 mod server;
 mod sys;
 pub mod task;
@@ -122,10 +124,12 @@ where
 /// of the poller itself.
 pub fn serve<A: App>(app: A, adj: Adjustments) -> Result<(), Error> {
     let mut server = create_server(app, adj)?;
-    server.print_listen();
+    // The handlers come first, so that a supervisor that signals as soon as
+    // it reads "Serving on" gets a graceful stop.
     sys::signals::install(server.wake_fd())
         .map_err(|e| Error::io("could not install the SIGINT/SIGTERM handlers", e))?;
     server.watch_signals(true);
+    server.print_listen();
     let r = server.run();
     sys::signals::uninstall();
     r

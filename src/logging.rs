@@ -7,8 +7,27 @@
 //! instead, with targets `maitred` and `maitred::queue`.
 //!
 //! Nothing is logged per request unless something went wrong.
+//!
+//! An embedding program (or a test) can take the lines itself with
+//! [`set_sink`]: while a sink is installed, every line at or above the
+//! [`set_level`] threshold goes to it instead of standard error or the `log`
+//! facade.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use maitred::logging::{self, Level};
+//!
+//! let lines = Arc::new(Mutex::new(Vec::new()));
+//! let l = Arc::clone(&lines);
+//! logging::set_sink(move |level: Level, target: &str, message: &str| {
+//!     l.lock().unwrap().push(format!("{}:{target}:{message}", level.name()));
+//! });
+//! // ... run a server ...
+//! logging::clear_sink();
+//! ```
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,7 +43,9 @@ pub enum Level {
 }
 
 impl Level {
-    fn name(self) -> &'static str {
+    /// The name used in the default format: `DEBUG`, `INFO`, `WARNING`,
+    /// `ERROR` (Python's level names).
+    pub fn name(self) -> &'static str {
         match self {
             Level::Debug => "DEBUG",
             Level::Info => "INFO",
@@ -36,15 +57,57 @@ impl Level {
 
 static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
-/// Sets the lowest level written to standard error (default
-/// [`Level::Info`]). Without effect under the `log` feature, where the
-/// logger's own filter decides.
+/// A function that receives log lines: level, target (`maitred` or
+/// `maitred.queue`) and message.
+type SinkFn = dyn Fn(Level, &str, &str) + Send + Sync;
+
+/// The installed sink, if any.
+static SINK: RwLock<Option<Arc<SinkFn>>> = RwLock::new(None);
+/// Whether a sink is installed (checked without taking the lock).
+static HAS_SINK: AtomicBool = AtomicBool::new(false);
+
+/// Sends every log line (at or above the [`set_level`] threshold) to `sink`
+/// instead of standard error or the `log` facade, until [`clear_sink`].
+/// Replaces any sink installed before. The sink is called on the thread
+/// that logs (the I/O thread or a worker), so it should be quick and must
+/// not log through this module itself.
+pub fn set_sink<F>(sink: F)
+where
+    F: Fn(Level, &str, &str) + Send + Sync + 'static,
+{
+    let mut guard = SINK.write().unwrap_or_else(|p| p.into_inner());
+    *guard = Some(Arc::new(sink));
+    HAS_SINK.store(true, Ordering::Release);
+}
+
+/// Removes the sink installed by [`set_sink`]: lines go to standard error
+/// (or the `log` facade) again.
+pub fn clear_sink() {
+    let mut guard = SINK.write().unwrap_or_else(|p| p.into_inner());
+    *guard = None;
+    HAS_SINK.store(false, Ordering::Release);
+}
+
+/// The installed sink, if any.
+fn sink() -> Option<Arc<SinkFn>> {
+    if !HAS_SINK.load(Ordering::Acquire) {
+        return None;
+    }
+    SINK.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Sets the lowest level written to standard error or to a [sink](set_sink)
+/// (default [`Level::Info`]). Under the `log` feature without a sink, the
+/// logger's own filter decides instead.
 pub fn set_level(level: Level) {
     MIN_LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
 /// Whether a line at `level` would be written.
 pub fn enabled(level: Level) -> bool {
+    if HAS_SINK.load(Ordering::Acquire) {
+        return level as u8 >= MIN_LEVEL.load(Ordering::Relaxed);
+    }
     #[cfg(feature = "log")]
     {
         let _ = MIN_LEVEL.load(Ordering::Relaxed);
@@ -69,6 +132,14 @@ fn to_log_level(level: Level) -> log::Level {
 #[doc(hidden)]
 pub fn write(level: Level, target: &str, args: std::fmt::Arguments<'_>) {
     if !enabled(level) {
+        return;
+    }
+    if let Some(sink) = sink() {
+        let message = match args.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(args.to_string()),
+        };
+        sink(level, target, &message);
         return;
     }
     #[cfg(feature = "log")]
@@ -116,4 +187,44 @@ macro_rules! log_error {
 #[doc(hidden)]
 macro_rules! log_debug {
     ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Debug, "maitred", format_args!($($arg)*)) };
+}
+
+/// Serialises the unit tests that install a sink (it is process-wide).
+#[cfg(test)]
+pub(crate) static SINK_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_sink_takes_the_lines_at_or_above_the_threshold() {
+        let _serial = SINK_TEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = Arc::clone(&lines);
+        set_sink(move |level: Level, target: &str, message: &str| {
+            if message.starts_with("sink-test") {
+                l.lock()
+                    .unwrap()
+                    .push(format!("{}:{target}:{message}", level.name()));
+            }
+        });
+        crate::log_info!("sink-test {}", 1);
+        crate::log_debug!("sink-test hidden");
+        write(
+            Level::Warning,
+            "maitred.queue",
+            format_args!("sink-test queue"),
+        );
+        clear_sink();
+        crate::log_error!("sink-test after clear");
+        assert_eq!(
+            *lines.lock().unwrap(),
+            vec![
+                "INFO:maitred:sink-test 1".to_string(),
+                "WARNING:maitred.queue:sink-test queue".to_string()
+            ]
+        );
+    }
 }

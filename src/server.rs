@@ -410,11 +410,16 @@ fn open_listener(
 }
 
 /// Binds the listeners, starts the workers, and returns the server without
-/// running it (waitress's `create_server`).
+/// running it (waitress's `create_server`). With
+/// `systemd_socket_activation`, the listeners are the sockets systemd
+/// passed (see [`Adjustments::take_systemd_sockets`]).
 ///
 /// Errors: settings that contradict each other or do not parse, or a
 /// listener that could not be set up (the message names the address).
-pub fn create_server<A: App>(app: A, adj: Adjustments) -> Result<Server, Error> {
+pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Error> {
+    if adj.systemd_socket_activation {
+        adj.take_systemd_sockets()?;
+    }
     let specs = adj.resolve()?;
     let mut listeners = Vec::new();
     for spec in &specs {

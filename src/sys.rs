@@ -556,6 +556,44 @@ pub(crate) fn set_nodelay(fd: RawFd) -> io::Result<()> {
     setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
 }
 
+/// The TCP port of a service name (`http` → 80), as `getaddrinfo` looks it
+/// up (`/etc/services` and the like): what waitress does with a listen entry
+/// such as `127.0.0.1:http`. `Ok(None)` when the name is unknown.
+pub(crate) fn service_port(name: &str) -> io::Result<Option<u16>> {
+    let service = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a service name"))?;
+    // SAFETY: all-zero is a valid addrinfo (null pointers, no flags).
+    let mut hints: libc::addrinfo = unsafe { mem::zeroed() };
+    hints.ai_family = libc::AF_INET;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_protocol = libc::IPPROTO_TCP;
+    hints.ai_flags = libc::AI_PASSIVE;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `service` is a NUL-terminated string that outlives the call,
+    // a null node is allowed with AI_PASSIVE, `hints` is initialised and
+    // `res` is a valid out-pointer.
+    let rc = unsafe { libc::getaddrinfo(std::ptr::null(), service.as_ptr(), &hints, &mut res) };
+    if rc != 0 || res.is_null() {
+        return Ok(None);
+    }
+    let mut port = None;
+    {
+        // SAFETY: getaddrinfo succeeded, so `res` points at a valid list
+        // whose first entry has an `ai_addr` of `ai_addrlen` bytes; it stays
+        // valid until freeaddrinfo below.
+        let (addr, len) = unsafe { ((*res).ai_addr, (*res).ai_addrlen) };
+        if !addr.is_null() && len as usize >= mem::size_of::<libc::sockaddr_in>() {
+            // SAFETY: an AF_INET result's address is a sockaddr_in of at
+            // least the size just checked; read_unaligned copies it out.
+            let sin = unsafe { std::ptr::read_unaligned(addr.cast::<libc::sockaddr_in>()) };
+            port = Some(u16::from_be(sin.sin_port));
+        }
+    }
+    // SAFETY: `res` came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    Ok(port)
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to at least `want` (up to the hard
 /// limit). Returns the new soft limit.
 pub fn raise_fd_limit(want: u64) -> io::Result<u64> {
@@ -654,6 +692,18 @@ mod tests {
             let (st, len) = sockaddr_from(&addr);
             assert_eq!(addr_from(&st, len).unwrap(), Addr::Inet(addr));
         }
+    }
+
+    #[test]
+    fn service_names_resolve_to_ports() {
+        if !Path::new("/etc/services").exists() {
+            eprintln!("skipped: no /etc/services on this machine");
+            return;
+        }
+        assert_eq!(service_port("http").unwrap(), Some(80));
+        assert_eq!(service_port("https").unwrap(), Some(443));
+        assert_eq!(service_port("no-such-service-name").unwrap(), None);
+        assert!(service_port("a\0b").is_err());
     }
 
     #[test]
