@@ -190,17 +190,20 @@ impl OverflowableBuffer {
                 }
             }
             Storage::File {
-                file,
                 read_pos,
                 write_pos,
+                ..
             } => {
                 *read_pos = read_pos.saturating_add(n).min(*write_pos);
                 if *read_pos == *write_pos {
-                    // Reuse the file from its start; drop the stale bytes so
-                    // a long-lived connection does not keep disk space.
-                    *read_pos = 0;
-                    *write_pos = 0;
-                    let _ = file.set_len(0);
+                    // Drained: back to memory, as waitress does; dropping
+                    // the file closes it (it was created unlinked), so a
+                    // long-lived connection keeps neither a descriptor nor
+                    // disk space.
+                    self.storage = Storage::Mem {
+                        data: Vec::new(),
+                        start: 0,
+                    };
                 }
             }
         }
@@ -538,8 +541,10 @@ mod tests {
         b.append(b"more").unwrap();
         assert_eq!(b.len(), 14);
         assert_eq!(drain(&mut b), b"lloworld!!more");
-        // Reused from the start after draining.
+        // Drained: back in memory, the file closed.
+        assert!(!b.is_spilled());
         b.append(b"xyz").unwrap();
+        assert!(!b.is_spilled());
         assert_eq!(drain(&mut b), b"xyz");
     }
 
