@@ -159,14 +159,19 @@ fn hex_digit(b: u8) -> Option<u8> {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Eight bytes as a little-endian word.
+/// Eight bytes as a little-endian word (one load for an 8-byte chunk).
 #[inline]
 fn word(c: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    for (d, s) in a.iter_mut().zip(c) {
-        *d = *s;
+    match <[u8; 8]>::try_from(c) {
+        Ok(a) => u64::from_le_bytes(a),
+        Err(_) => {
+            let mut a = [0u8; 8];
+            for (d, s) in a.iter_mut().zip(c) {
+                *d = *s;
+            }
+            u64::from_le_bytes(a)
+        }
     }
-    u64::from_le_bytes(a)
 }
 
 /// Position of the first `needle`, eight bytes at a time (SWAR).
@@ -1044,7 +1049,7 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
     };
     let path_has_pct = line
         .get(path.start() - base..path.range().end - base)
-        .is_some_and(|p| p.contains(&b'%'));
+        .is_some_and(|p| find_byte(p, b'%').is_some());
     Ok(RequestLine {
         method: Span::new(base, base + m_end),
         uri: Span::new(base + t_start, base + t_end),
