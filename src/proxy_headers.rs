@@ -727,8 +727,16 @@ fn is_ipv6(s: &[u8]) -> bool {
     let Ok(s) = std::str::from_utf8(s) else {
         return false;
     };
+    // A zone is RFC 6874's ZoneID: unreserved characters.
     let addr = match s.split_once('%') {
-        Some((a, zone)) if !zone.is_empty() => a,
+        Some((a, zone))
+            if !zone.is_empty()
+                && zone
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
+        {
+            a
+        }
         Some(_) => return false,
         None => s,
     };
@@ -758,7 +766,12 @@ fn client_address(
     } else if let Some(close) = c
         .strip_prefix(b"[")
         .and_then(|r| r.iter().position(|&b| b == b']'))
-        .filter(|&i| c.get(i + 2) == Some(&b':') && is_ipv6(&c[1..i + 1]))
+        .filter(|&i| {
+            c.get(i + 2) == Some(&b':')
+                && c.len() > i + 3
+                && c[i + 3..].iter().all(u8::is_ascii_digit)
+                && is_ipv6(&c[1..i + 1])
+        })
     {
         (&c[1..close + 1], Some(&c[close + 3..]))
     } else if from_xff && !c.contains(&b'.') && c.contains(&b':') && c.last() != Some(&b']') {
@@ -898,12 +911,14 @@ pub fn parse_proxy_headers(
         if let Some(f) = for_ {
             client_addr = Some((f, Forwarded));
         }
-        if let Some(h) = host {
-            forwarded_host = (h, Forwarded);
-        }
-        if let Some(p) = proto {
-            forwarded_proto = p;
-        }
+        // waitress reuses its X-Forwarded-* variables while it reads the
+        // elements, so what they held (only reachable when both kinds are
+        // trusted, which the settings forbid) is replaced: the host and
+        // proto by the elements' (the newest element is among the kept
+        // ones), the port by nothing.
+        forwarded_host = (host.unwrap_or_default(), Forwarded);
+        forwarded_proto = proto.unwrap_or_default();
+        forwarded_port = (Vec::new(), XForwardedPort);
     }
 
     let mut scheme: &str = url_scheme;

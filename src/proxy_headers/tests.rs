@@ -1336,3 +1336,63 @@ fn trusted_proxy_errors_name_the_element() {
         assert_eq!(adj.resolve().unwrap_err().to_string(), e);
     }
 }
+
+#[test]
+fn forwarded_replaces_x_forwarded_values_as_waitress_does() {
+    // Not reachable through the settings (Forwarded and X-Forwarded-* are
+    // exclusive), but parse_proxy_headers keeps waitress's semantics: its
+    // element loop reuses the X-Forwarded-* variables, so a non-empty
+    // Forwarded replaces the host, proto and port they held; the client
+    // address from X-Forwarded-For is kept when no element has `for`.
+    let values = ProxyHeaderValues::new()
+        .with(ProxyHeader::XForwardedFor, b"192.0.2.1")
+        .with(ProxyHeader::XForwardedHost, b"x.example")
+        .with(ProxyHeader::XForwardedPort, b"8443")
+        .with(ProxyHeader::Forwarded, b"by=p");
+    let out = parse_proxy_headers(&values, 1, HeaderSet::ALL, "http", &mut |_| {}).unwrap();
+    assert_eq!(out.remote_addr.as_deref(), Some("192.0.2.1"));
+    assert_eq!(out.server_name, None);
+    assert_eq!(out.host, None);
+    assert_eq!(out.server_port, None);
+    assert_eq!(
+        out.untrusted,
+        HeaderSet::of(&[
+            ProxyHeader::XForwardedFor,
+            ProxyHeader::XForwardedHost,
+            ProxyHeader::XForwardedProto,
+            ProxyHeader::XForwardedPort,
+            ProxyHeader::XForwardedBy,
+        ])
+    );
+}
+
+#[test]
+fn client_address_forms() {
+    let ok = |c: &str, xff: bool, addr: &str, port: Option<Option<u16>>| {
+        let (a, p) = client_address(c.as_bytes(), xff).unwrap();
+        assert_eq!((latin1(&a).as_str(), p), (addr, port), "{c}");
+    };
+    ok("192.0.2.1", true, "192.0.2.1", None);
+    ok("192.0.2.1:80", true, "192.0.2.1", Some(Some(80)));
+    ok("192.0.2.1:", false, "192.0.2.1", Some(None));
+    ok("2001:db8::1", true, "2001:db8::1", None);
+    ok("2001:db8::1", false, "2001:db8::1", None);
+    ok("[2001:db8::1]", false, "2001:db8::1", None);
+    ok("[2001:db8::1]:443", true, "2001:db8::1", Some(Some(443)));
+    ok("fe80::1%eth0", false, "fe80::1%eth0", None);
+    ok("unknown", false, "unknown", None);
+    ok("_hidden:80", false, "_hidden", Some(Some(80)));
+    // waitress's rules where the form is not an IPv6 address with a
+    // numeric port: garbage after "]" keeps an X-Forwarded-For element
+    // whole, and a zone that is not RFC 6874's is no zone.
+    ok("[::1]:80x", true, "[::1]:80x", None);
+    ok("fe80::1%eth0;x", true, "fe80::1%eth0;x", None);
+    for (c, xff) in [
+        (":80", false),
+        ("[]", true),
+        ("[::1]:80x", false),
+        ("[::1]:99999", true),
+    ] {
+        assert!(client_address(c.as_bytes(), xff).is_err(), "{c}");
+    }
+}
