@@ -634,10 +634,10 @@ pub struct ProxyOutcome {
     pub rewritten: Vec<(ProxyHeader, Vec<u8>)>,
 }
 
-/// The elements of a comma-separated value: the number of elements, and
-/// where the last `count` of them start (`count` 0 keeps all, as Python's
-/// `list[-0:]`).
-fn kept_elements(value: &[u8], count: usize) -> (usize, usize, usize) {
+/// Which elements of a comma-separated value are kept: the index of the
+/// first of the last `count` (`count` 0 keeps all, as Python's
+/// `list[-0:]`), and the byte where it starts.
+fn kept_elements(value: &[u8], count: usize) -> (usize, usize) {
     let n = value.iter().filter(|&&b| b == b',').count() + 1;
     let first_kept = if count == 0 || count >= n {
         0
@@ -657,7 +657,7 @@ fn kept_elements(value: &[u8], count: usize) -> (usize, usize, usize) {
             }
         }
     }
-    (n, first_kept, start)
+    (first_kept, start)
 }
 
 /// A list-valued `X-Forwarded-*` header: every element unquoted (an error
@@ -668,7 +668,7 @@ fn forwarded_list(
     value: &[u8],
     count: usize,
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), MalformedProxyHeader> {
-    let (_, first_kept, start) = kept_elements(value, count);
+    let (first_kept, start) = kept_elements(value, count);
     let mut first = Vec::new();
     for (i, el) in value.split(|&b| b == b',').enumerate() {
         let v = undquote(py_strip(el))
@@ -723,12 +723,20 @@ fn forwarded_element(
     Ok(out)
 }
 
-/// A port as forwarded: decimal digits for a number up to 65535.
+/// A port as forwarded: decimal digits (leading zeros allowed) for a
+/// number up to 65535.
 fn port_number(p: &[u8]) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
+    if p.is_empty() || !p.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(p).ok()?.parse().ok()
+    let significant = match p.iter().position(|&b| b != b'0') {
+        Some(i) => &p[i..],
+        None => return Some(0),
+    };
+    if significant.len() > 5 {
+        return None;
+    }
+    std::str::from_utf8(significant).ok()?.parse().ok()
 }
 
 /// An IPv6 address, with an optional zone (`fe80::1%eth0`).
@@ -895,7 +903,7 @@ pub fn parse_proxy_headers(
         out.untrusted.remove(Forwarded);
     }
     if !forwarded.is_empty() {
-        let (_, first_kept, start) = kept_elements(forwarded, count);
+        let (first_kept, start) = kept_elements(forwarded, count);
         let (mut for_, mut host, mut proto) = (None, None, None);
         for (i, element) in forwarded.split(|&b| b == b',').enumerate() {
             let e = forwarded_element(element, warn)

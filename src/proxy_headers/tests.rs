@@ -1174,6 +1174,10 @@ fn difference_ports_must_be_numbers() {
             .call_default_addr(&[("Forwarded", v)])
             .assert_malformed("Forwarded");
     }
+    assert_eq!(port_number(b"0000000000443"), Some(443));
+    assert_eq!(port_number(b"000"), Some(0));
+    assert_eq!(port_number(b"065536"), None);
+    assert_eq!(port_number(b""), None);
     // Leading zeros are digits: the Host keeps them.
     let r = mw.call_default_addr(&[
         ("X-Forwarded-Host", "example.com"),
