@@ -826,6 +826,9 @@ impl Adjustments {
                 "The Forwarded proxy header and the X-Forwarded-{By,Host,Proto,Port,For} headers are mutually exclusive. Can't trust both!",
             ));
         }
+        if let Some(spec) = &self.trusted_proxy {
+            crate::proxy_headers::TrustedProxies::parse(spec)?;
+        }
         Ok(())
     }
 

@@ -50,6 +50,7 @@ mod dispatcher;
 pub mod error;
 pub mod logging;
 pub mod parser;
+pub mod proxy_headers;
 pub mod receiver;
 pub mod request;
 pub mod response;

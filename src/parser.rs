@@ -559,6 +559,15 @@ impl RequestHead {
             .map(move |f| (ascii_str(f.name.of(&self.buf)), f.value.of(&self.buf)))
     }
 
+    /// [`headers`](Self::headers) with the names as bytes (no UTF-8
+    /// check: a cheap scan for callers that look for a few names).
+    pub(crate) fn raw_headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields
+            .as_slice()
+            .iter()
+            .map(move |f| (f.name.of(&self.buf), f.value.of(&self.buf)))
+    }
+
     /// The value of the field `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.find(name)

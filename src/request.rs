@@ -320,6 +320,35 @@ impl Request {
     pub fn head(&self) -> &RequestHead {
         &self.head
     }
+
+    // What the proxy-headers middleware changes (waitress's middleware
+    // edits the environ). The path is not touched, so PATH_INFO's start
+    // stays valid.
+
+    /// The head, to add, replace or remove header fields.
+    pub(crate) fn head_mut(&mut self) -> &mut RequestHead {
+        &mut self.head
+    }
+
+    pub(crate) fn set_remote_addr(&mut self, addr: Arc<str>) {
+        self.remote_addr = addr;
+    }
+
+    pub(crate) fn set_remote_port(&mut self, port: Option<u16>) {
+        self.remote_port = port;
+    }
+
+    pub(crate) fn set_server_name(&mut self, name: Arc<str>) {
+        self.server_name = name;
+    }
+
+    pub(crate) fn set_server_port(&mut self, port: Option<u16>) {
+        self.server_port = port;
+    }
+
+    pub(crate) fn set_url_scheme(&mut self, scheme: Cow<'static, str>) {
+        self.url_scheme = scheme;
+    }
 }
 
 #[cfg(test)]

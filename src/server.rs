@@ -36,6 +36,7 @@ use crate::channel::{Channel, ChannelDispatcher};
 use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Kind, Map, Progress, Token};
 use crate::error::Error;
 use crate::parser::ParserConfig;
+use crate::proxy_headers::ProxyConfig;
 use crate::request::Origin;
 use crate::sys::{self, Addr};
 use crate::task::ThreadedTaskDispatcher;
@@ -57,6 +58,8 @@ pub(crate) struct ServerShared {
     pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) parser_config: ParserConfig,
+    /// The proxy-headers middleware, when a proxy setting asks for it.
+    pub(crate) proxy: Option<ProxyConfig>,
     epoch: Instant,
 }
 
@@ -421,6 +424,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         adj.take_systemd_sockets()?;
     }
     let specs = adj.resolve()?;
+    let proxy = ProxyConfig::from_adjustments(&adj)?;
     let mut listeners = Vec::new();
     for spec in &specs {
         listeners.push(open_listener(spec, &adj)?);
@@ -453,6 +457,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         pool: ThreadedTaskDispatcher::new(),
         notifier: Arc::clone(&notifier),
         parser_config,
+        proxy,
         epoch: Instant::now(),
     });
     let mut map = Map::new(poller);

@@ -401,6 +401,9 @@ struct ResponseWriter<'a> {
     head: Vec<u8>,
     wrote_header: bool,
     close_on_finish: bool,
+    /// Close after this response whatever the request asked (the 400 for a
+    /// malformed proxy header, which waitress always closes).
+    force_close: bool,
     logged_excess: bool,
     logged_no_body: bool,
 }
@@ -421,6 +424,7 @@ impl<'a> ResponseWriter<'a> {
             head: Vec::new(),
             wrote_header: false,
             close_on_finish: false,
+            force_close: false,
             logged_excess: false,
             logged_no_body: false,
         }
@@ -477,7 +481,11 @@ impl<'a> ResponseWriter<'a> {
         let mut close = false;
         match self.version {
             Version::Http10 => {
-                if self.req_keep_alive && !self.req_close && (have_cl || !self.has_body) {
+                if self.req_keep_alive
+                    && !self.req_close
+                    && !self.force_close
+                    && (have_cl || !self.has_body)
+                {
                     h.extend_from_slice(b"Connection: Keep-Alive\r\n");
                 } else {
                     close = true;
@@ -496,8 +504,9 @@ impl<'a> ResponseWriter<'a> {
                 }
             }
         }
-        if self.chan.is_draining() {
-            // A graceful stop is under way: this is the last response.
+        if self.chan.is_draining() || self.force_close {
+            // A graceful stop is under way, or the response must end the
+            // connection: this is the last response.
             close = true;
         }
         if close {
@@ -847,7 +856,17 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: crate::buffers::Reques
     let version = head.version();
     let probe: Arc<dyn DisconnectProbe> = chan.clone();
     let mut req = Request::new(head, body, chan.origin.clone(), Some(probe));
-    let outcome = crate::catch_panic(|| server.app.call(&mut req));
+    let mut malformed_proxy_header = false;
+    let outcome = crate::catch_panic(|| {
+        // The proxy-headers middleware runs first, as waitress's wraps the
+        // application; a malformed trusted header is answered without it.
+        if let Some(Err(bad)) = server.proxy.as_ref().map(|p| p.apply(&mut req)) {
+            malformed_proxy_header = true;
+            return bad.response();
+        }
+        server.app.call(&mut req)
+    });
+    w.force_close = malformed_proxy_header;
     // The request (and its body, which may be a large temporary file) is
     // kept until the response is sent, as waitress does; its path is only
     // formatted if something has to be logged.
