@@ -1,4 +1,5 @@
 //! The demo server: `GET /` says hello, `POST /echo` sends the body back.
+//! `POST /upload` reads the body and answers with its length in bytes.
 //!
 //! `cargo run --release --example serve` listens on waitress's default
 //! address, `0.0.0.0:8080`. Settings are given as waitress-serve style
@@ -18,6 +19,14 @@ fn demo(req: &mut Request) -> Response {
                 .with_body(body),
             Err(e) => Response::new(500).with_body(format!("could not read the body: {e}\n")),
         },
+        // Counts the body without holding it (benches/compare's 1 GiB upload).
+        ("POST", "/upload") | ("PUT", "/upload") => {
+            match std::io::copy(req.body(), &mut std::io::sink()) {
+                Ok(n) => Response::text(n.to_string()),
+                Err(e) => Response::new(500).with_body(format!("could not read the body: {e}\n")),
+            }
+        }
+        (_, "/upload") => Response::status_page(405).with_header("Allow", "POST, PUT"),
         (_, "/echo") => Response::status_page(405).with_header("Allow", "POST, PUT"),
         _ => Response::status_page(404),
     }
