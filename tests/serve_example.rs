@@ -223,6 +223,26 @@ backend_tests! {
         assert_eq!(r.body, b"abcde");
         assert_eq!(get(s.addr, "/echo").status, 405);
         assert_eq!(get(s.addr, "/nope").status, 404);
+        // /upload counts a body (here chunked, spilled past 1 KiB).
+        let mut a = adj(poll);
+        a.inbuf_overflow = 1024;
+        let s2 = start(apps::hello, a);
+        let mut req = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..10 {
+            req.extend_from_slice(b"3e8\r\n");
+            req.extend_from_slice(&[b'u'; 1000]);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(request(s2.addr, &req).text(), "10000");
+        assert_eq!(get(s2.addr, "/upload").status, 405);
+        // /bytes/N streams N bytes with their length.
+        let r = get(s.addr, "/bytes/200000");
+        assert_eq!(r.header("content-length"), Some("200000"));
+        assert_eq!(r.body.len(), 200_000);
+        assert!(r.body.iter().all(|&b| b == b'x'));
+        assert_eq!(get(s.addr, "/bytes/0").body.len(), 0);
+        assert_eq!(get(s.addr, "/bytes/x").status, 404);
         let s = start(apps::echo, adj(poll));
         let r = request(s.addr, b"PATCH /x/y HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 3\r\n\r\na,b");
         assert_eq!(r.body, b"a,b");
