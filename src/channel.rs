@@ -665,8 +665,9 @@ impl ChannelDispatcher {
                         let is_error = matches!(parsed, Parsed::Error(..));
                         rs.requests.push_back(Some(parsed));
                         if rs.requests.len() == 1 {
-                            // Woken once at the end of the loop round.
-                            server.pool.add_task_deferred(Arc::clone(chan));
+                            // Handed to the pool at the end of the loop
+                            // round, with the round's other requests.
+                            crate::lock(&server.staged).push(Arc::clone(chan));
                         }
                         if is_error {
                             // Every parse error closes the connection: what

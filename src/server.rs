@@ -56,6 +56,10 @@ pub(crate) struct ServerShared {
     pub(crate) adj: Adjustments,
     pub(crate) app: Box<dyn App>,
     pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
+    /// Channels whose first request arrived during the current loop round;
+    /// handed to the pool together at the end of the round. Only the I/O
+    /// thread uses it, so its lock is never contended.
+    pub(crate) staged: std::sync::Mutex<Vec<Arc<Channel>>>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) parser_config: ParserConfig,
     /// The proxy-headers middleware, when a proxy setting asks for it.
@@ -455,6 +459,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         adj,
         app: Box::new(app),
         pool: ThreadedTaskDispatcher::new(),
+        staged: std::sync::Mutex::new(Vec::new()),
         notifier: Arc::clone(&notifier),
         parser_config,
         proxy,
@@ -601,8 +606,17 @@ impl Server {
             self.map
                 .poll(timeout, now)
                 .map_err(|e| Error::io("the poller failed", e))?;
-            // The requests queued this round: one wake-up for all of them.
-            self.shared.pool.wake_idle();
+            // The requests completed this round: one hand-over (one lock,
+            // at most one wake-up) for all of them.
+            let mut staged = std::mem::take(&mut *crate::lock(&self.shared.staged));
+            if !staged.is_empty() {
+                self.shared.pool.add_tasks(staged.drain(..));
+            }
+            let mut slot = crate::lock(&self.shared.staged);
+            if slot.is_empty() {
+                // Keep the vector's capacity for the next round.
+                *slot = staged;
+            }
             let now = Instant::now();
             if now >= next_cleanup {
                 next_cleanup = now + cleanup;

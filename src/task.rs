@@ -166,19 +166,15 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
         self.wake_locked(st);
     }
 
-    /// Queues a task without waking a thread: the I/O thread queues the
-    /// requests of one loop round this way and calls
-    /// [`wake_idle`](Self::wake_idle) once at the end of the round, so a
-    /// round costs at most one wake-up instead of one per request.
-    pub fn add_task_deferred(&self, task: T) {
-        self.lock().queue.push_back(task);
-    }
-
-    /// Wakes an idle thread if tasks are waiting and none is on its way
-    /// (after [`add_task_deferred`](Self::add_task_deferred)).
-    pub fn wake_idle(&self) {
-        let st = self.lock();
-        if !st.queue.is_empty() {
+    /// Queues several tasks with one acquisition of the lock and at most
+    /// one wake-up: the I/O thread hands over the requests of a whole loop
+    /// round this way, so that it neither signals nor contends for the
+    /// lock once per request.
+    pub fn add_tasks(&self, tasks: impl IntoIterator<Item = T>) {
+        let mut st = self.lock();
+        let before = st.queue.len();
+        st.queue.extend(tasks);
+        if st.queue.len() > before {
             self.wake_locked(st);
         }
     }
@@ -1042,17 +1038,19 @@ mod tests {
     }
 
     #[test]
-    fn deferred_tasks_run_after_one_wake() {
+    fn a_batch_of_tasks_runs_after_one_wake() {
         let d: ThreadedTaskDispatcher<Job> = ThreadedTaskDispatcher::new();
         d.set_thread_count(2);
         let count = Arc::new(AtomicUsize::new(0));
-        for _ in 0..100 {
-            let c = count.clone();
-            d.add_task_deferred(job(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-            }));
-        }
-        d.wake_idle();
+        let jobs: Vec<Job> = (0..100)
+            .map(|_| {
+                let c = count.clone();
+                job(move || {
+                    c.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        d.add_tasks(jobs);
         wait_for(|| count.load(Ordering::SeqCst) == 100);
         d.shutdown(true, Duration::from_secs(5));
     }
