@@ -377,6 +377,83 @@ backend_tests! {
     }
 }
 
+backend_tests! {
+    fn cleanup_interval_is_how_often_idle_connections_are_swept(poll: bool) {
+        // The same 1 s channel_timeout: swept every second, an idle
+        // connection is closed within about two; swept once a minute, it is
+        // still there and usable after two and a half.
+        let mut fast = adj(poll);
+        fast.channel_timeout = 1;
+        fast.cleanup_interval = 1;
+        let mut slow = adj(poll);
+        slow.channel_timeout = 1;
+        slow.cleanup_interval = 60;
+        let f = start(hello, fast);
+        let s = start(hello, slow);
+        let mut idle_fast = Client::connect(f.addr);
+        let mut idle_slow = Client::connect(s.addr);
+        let started = Instant::now();
+        idle_fast.assert_closed();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let left = Duration::from_millis(2500).saturating_sub(started.elapsed());
+        assert_silent(&mut idle_slow.stream, left.max(Duration::from_millis(1)));
+        assert_eq!(idle_slow.roundtrip(GET).status, 200);
+    }
+}
+
+/// `recv_bytes` is how much the server reads at a time: while a request
+/// runs (and `channel_request_lookahead` is 0) it reads no more, so what the
+/// client sent beyond one read stays in the kernel's receive queue, which
+/// `/proc/net/tcp` shows for the server's end of the connection.
+#[cfg(target_os = "linux")]
+#[test]
+fn recv_bytes_is_how_much_is_read_at_a_time() {
+    fn rx_queue(server_port: u16, client_port: u16) -> Option<u64> {
+        let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        for line in table.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, queues) = (f.get(1)?, f.get(2)?, f.get(4)?);
+            let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+            if port(local) == Some(server_port) && port(remote) == Some(client_port) {
+                return u64::from_str_radix(queues.split(':').nth(1)?, 16).ok();
+            }
+        }
+        None
+    }
+    for (recv_bytes, unread) in [(100usize, 900u64), (8192, 0)] {
+        let gate = Gate::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        let g = gate.clone();
+        let mut a = adj(false);
+        a.recv_bytes = recv_bytes;
+        let s = start(
+            move |_r: &mut Request| {
+                let _ = tx.lock().unwrap().send(());
+                g.wait();
+                Response::text("ok")
+            },
+            a,
+        );
+        // 1,000 bytes in one write: a 60-byte request, then 940 more.
+        let first = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: 012345678901234567890123\r\n\r\n";
+        assert_eq!(first.len(), 60);
+        let mut second = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        second.resize(936, b'p');
+        second.extend_from_slice(b"\r\n\r\n");
+        let mut c = Client::connect(s.addr);
+        c.send(&[&first[..], &second[..]].concat());
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let client_port = c.stream.local_addr().unwrap().port();
+        // The first request runs; the server has read one recv_bytes.
+        let queued = rx_queue(s.addr.port(), client_port).expect("the connection in /proc/net/tcp");
+        assert_eq!(queued, unread, "recv_bytes={recv_bytes}");
+        gate.open();
+        assert_eq!(c.read_response().unwrap().text(), "ok");
+        assert_eq!(c.read_response().unwrap().text(), "ok");
+    }
+}
+
 /// The listen queue holds `backlog` + 1 connections on Linux; past that,
 /// the kernel drops the SYN and `connect` waits.
 #[cfg(target_os = "linux")]
