@@ -25,7 +25,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -407,11 +407,7 @@ fn open_listener(
                 Ok(Addr::Unix(p)) => ListenAddr::Unix(p.unwrap_or_default()),
                 Err(e) => return Err(Error::io(format!("descriptor {raw}"), e)),
             };
-            // SAFETY: the embedding program handed this descriptor to the
-            // server (the `sockets` setting), which owns it from now on and
-            // closes it when it stops.
-            let fd = unsafe { OwnedFd::from_raw_fd(*raw) };
-            Ok((fd, addr, None))
+            Ok((sys::adopt_inherited(*raw), addr, None))
         }
     }
 }

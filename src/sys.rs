@@ -308,6 +308,18 @@ pub(crate) fn unix_listener(path: &Path, backlog: i32, perms: u32) -> io::Result
     Ok(fd)
 }
 
+/// Takes ownership of a descriptor the embedding program handed to the
+/// server through the `sockets` setting (or systemd through
+/// `LISTEN_FDS`): the server closes it when it stops, as the setting's
+/// documentation says. The caller has checked that it is an open,
+/// listening stream socket.
+pub(crate) fn adopt_inherited(fd: RawFd) -> OwnedFd {
+    // SAFETY: the `sockets` setting (and socket activation) hand the
+    // descriptor over to the server, which is its only owner from here on;
+    // `open_listener` has just queried it, so it is open.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
 /// Calls `listen` on an already-bound socket (an inherited one).
 pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
     syscall!(listen(fd, backlog))?;
