@@ -175,11 +175,10 @@ fn sockaddr_from(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t)
 fn addr_from(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Result<Addr> {
     match libc::c_int::from(storage.ss_family) {
         libc::AF_INET if len as usize >= mem::size_of::<libc::sockaddr_in>() => {
-            // SAFETY: the family says the storage holds a sockaddr_in, the
-            // kernel wrote at least that many bytes, and sockaddr_storage is
-            // aligned for every sockaddr type.
-            let sin =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ptr = (storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+            // SAFETY: the family says it holds a sockaddr_in, the kernel wrote
+            // that many bytes, and sockaddr_storage is aligned for any sockaddr.
+            let sin = unsafe { &*ptr };
             let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
             Ok(Addr::Inet(SocketAddr::V4(SocketAddrV4::new(
                 ip,
@@ -639,10 +638,9 @@ pub(crate) mod signals {
         let fd = WAKE_FD.load(Ordering::SeqCst);
         if fd >= 0 {
             let one: u64 = 1;
-            // SAFETY: write(2) is async-signal-safe; `one` is a live 8-byte
-            // value. The descriptor is an eventfd or the write end of a
-            // non-blocking pipe; a failed write is harmless (the flag is
-            // read on the loop's next timeout anyway).
+            // A failed write is harmless: the loop reads the flag on its next
+            // timeout anyway.
+            // SAFETY: write(2) is async-signal-safe and `one` is 8 live bytes.
             unsafe {
                 libc::write(fd, (&one as *const u64).cast(), 8);
             }

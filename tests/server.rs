@@ -10,31 +10,11 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::IntoRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use maitred::{Body, Request, Response};
-
-/// A gate an app can wait on and a test can open.
-#[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn wait(&self) {
-        let (m, cv) = &*self.0;
-        let mut open = m.lock().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !*open && Instant::now() < deadline {
-            open = cv.wait_timeout(open, Duration::from_millis(100)).unwrap().0;
-        }
-    }
-    fn open(&self) {
-        let (m, cv) = &*self.0;
-        *m.lock().unwrap() = true;
-        cv.notify_all();
-    }
-}
 
 fn hello(_req: &mut Request) -> Response {
     Response::text("Hello, World!")

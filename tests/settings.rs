@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -57,27 +57,6 @@ fn logged(needle: &str) -> Vec<String> {
 /// Whether this machine can listen on `::1`.
 fn ipv6_available() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
-}
-
-/// A gate an application waits on until the test opens it (20 s at most).
-#[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn wait(&self) {
-        let (m, cv) = &*self.0;
-        let mut open = m.lock().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !*open && Instant::now() < deadline {
-            open = cv.wait_timeout(open, Duration::from_millis(100)).unwrap().0;
-        }
-    }
-
-    fn open(&self) {
-        let (m, cv) = &*self.0;
-        *m.lock().unwrap() = true;
-        cv.notify_all();
-    }
 }
 
 /// Runs `server` on a thread; returns its handle and the thread.

@@ -343,6 +343,27 @@ pub fn request(addr: SocketAddr, raw: &[u8]) -> Resp {
     c.roundtrip(raw)
 }
 
+/// A gate an application waits on until the test opens it (20 s at most).
+#[derive(Clone, Default)]
+pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn wait(&self) {
+        let (m, cv) = &*self.0;
+        let mut open = m.lock().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !*open && Instant::now() < deadline {
+            open = cv.wait_timeout(open, Duration::from_millis(100)).unwrap().0;
+        }
+    }
+
+    pub fn open(&self) {
+        let (m, cv) = &*self.0;
+        *m.lock().unwrap() = true;
+        cv.notify_all();
+    }
+}
+
 /// Waits until `cond` holds (checking every millisecond), or panics after
 /// `limit`. For conditions no event announces.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
