@@ -30,7 +30,7 @@ pub(crate) struct Trigger {
 }
 
 impl Trigger {
-    /// A new trigger.
+    /// A new trigger: an eventfd on Linux and Android, a pipe elsewhere.
     pub(crate) fn new() -> io::Result<Trigger> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
@@ -45,24 +45,32 @@ impl Trigger {
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
-            let mut fds = [0 as libc::c_int; 2];
-            crate::sys::syscall!(pipe(fds.as_mut_ptr()))?;
-            // SAFETY: pipe just returned these two new descriptors; we own
-            // each exactly once.
-            let (read, write) = unsafe {
-                (
-                    <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[0]),
-                    <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]),
-                )
-            };
-            crate::sys::set_nonblocking_cloexec(read.as_raw_fd())?;
-            crate::sys::set_nonblocking_cloexec(write.as_raw_fd())?;
-            Ok(Trigger {
-                read,
-                write: Some(write),
-                pending: AtomicBool::new(false),
-            })
+            Trigger::with_pipe()
         }
+    }
+
+    /// A trigger over a non-blocking pipe: the default where there is no
+    /// eventfd, and constructible on Linux too so that the tests race the
+    /// pipe variant there.
+    #[cfg(any(test, not(any(target_os = "linux", target_os = "android"))))]
+    pub(crate) fn with_pipe() -> io::Result<Trigger> {
+        let mut fds = [0 as libc::c_int; 2];
+        crate::sys::syscall!(pipe(fds.as_mut_ptr()))?;
+        // SAFETY: pipe just returned these two new descriptors; we own
+        // each exactly once.
+        let (read, write) = unsafe {
+            (
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[0]),
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]),
+            )
+        };
+        crate::sys::set_nonblocking_cloexec(read.as_raw_fd())?;
+        crate::sys::set_nonblocking_cloexec(write.as_raw_fd())?;
+        Ok(Trigger {
+            read,
+            write: Some(write),
+            pending: AtomicBool::new(false),
+        })
     }
 
     /// The descriptor the poller watches for readability.
@@ -103,14 +111,45 @@ impl Trigger {
     }
 
     /// Called by the loop when it is about to look at what the wake was
-    /// for: re-arms the coalescing flag and, when `drain` is set, empties
-    /// the descriptor (needed for level-triggered pollers and for pipes).
+    /// for: empties the descriptor when `drain` is set (level-triggered
+    /// pollers, and always for a pipe), then re-arms the coalescing flag.
+    /// The caller takes the notified tokens *after* this returns.
     ///
-    /// The flag is cleared *before* the caller takes the notified tokens, so
-    /// a pull that races with the loop is never lost: either its token is
-    /// taken now, or its pull sees the flag clear and writes again.
+    /// # Why no wake-up is lost
+    ///
+    /// The invariant: once `reset` and every `pull` in flight have
+    /// returned, a set `pending` comes with a readable descriptor. A
+    /// worker's `pull` (queue push, then `swap(true)`, then a write when
+    /// the swap saw `false`) can land anywhere in `reset`:
+    ///
+    /// 1. *Before the drain.* Its swap sees `true` (the wake being handled)
+    ///    and writes nothing, or it writes and the drain takes the byte.
+    ///    Either way its token was pushed before the caller's `take`, which
+    ///    comes after this function, so the token is taken now.
+    /// 2. *Between the drain and the store.* Its swap sees `true` and
+    ///    writes nothing; the token is taken now, as in 1, and the store
+    ///    leaves `pending` clear with an empty descriptor: consistent.
+    /// 3. *After the store.* Its swap sees `false` and it writes: `pending`
+    ///    is set and the descriptor readable, so the loop wakes again (and
+    ///    may find the token already taken in this round: a spare wake is
+    ///    harmless).
+    ///
+    /// The old order (store, then drain) had a fourth case: a pull between
+    /// the store and the drain set `pending` and wrote, and the drain
+    /// swallowed its byte, leaving `pending` set with nothing to read, so
+    /// every later pull was coalesced away and the loop never woke for a
+    /// worker again (issue 13).
+    ///
+    /// Memory order: the store is `SeqCst` and the pull's swap `AcqRel`;
+    /// the token queue's mutex orders the push against the `take`. If the
+    /// loop's `take` locked before a worker's push, then the store (before
+    /// that `take`) happens-before the push and so before the worker's
+    /// swap, which therefore sees `false` and writes (case 3).
+    ///
+    /// Without a drain (an eventfd watched edge-triggered) the descriptor
+    /// is never emptied, so a set `pending` always has something to read;
+    /// each write produces a new edge.
     pub(crate) fn reset(&self, drain: bool) {
-        self.pending.store(false, Ordering::SeqCst);
         if drain || self.write.is_some() {
             let mut buf = [0u8; 256];
             loop {
@@ -130,6 +169,7 @@ impl Trigger {
                 }
             }
         }
+        self.pending.store(false, Ordering::SeqCst);
     }
 }
 
@@ -213,5 +253,94 @@ mod tests {
         let mut v = Vec::new();
         n.take(&mut v);
         assert_eq!(v, vec![Token::new(3, 1), Token::new(4, 2)]);
+    }
+
+    /// Both variants: the eventfd (Linux) or the platform's default, and
+    /// the pipe.
+    fn variants() -> Vec<(&'static str, fn() -> io::Result<Trigger>)> {
+        vec![("default", Trigger::new), ("pipe", Trigger::with_pipe)]
+    }
+
+    fn wait_readable(fd: RawFd, ms: i32) -> bool {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        r == 1 && p.revents & libc::POLLIN != 0
+    }
+
+    /// The lost wake-up of issue 13, raced as the server runs it. A
+    /// "worker" notifies `rounds` numbered tokens as fast as it can; the
+    /// "loop" waits for the descriptor, resets (draining it, as the
+    /// level-triggered backends and the pipe do), takes the tokens, and
+    /// goes back to waiting, so that a pull lands in every part of
+    /// `reset`. A pull that landed between clearing the flag and the drain
+    /// used to leave the flag set with nothing to read: every later pull
+    /// was coalesced away, and the loop waited forever.
+    #[test]
+    fn pulls_racing_resets_never_lose_a_wake_up() {
+        const ROUNDS: u32 = 100_000;
+        for (name, make) in variants() {
+            let n = Notifier {
+                trigger: make().unwrap(),
+                queue: Mutex::new(Vec::new()),
+            };
+            // Set by the loop when it gives up, so the worker stops too.
+            let stalled = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    for i in 1..=ROUNDS {
+                        if stalled.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        // Pull the moment the loop clears the flag: right
+                        // inside `reset`, where the race is. (Bounded: a
+                        // lost wake-up leaves the flag set for good.)
+                        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+                        let mut spins = 0u32;
+                        while n.trigger().pending.load(Ordering::Relaxed)
+                            && std::time::Instant::now() < until
+                        {
+                            spins += 1;
+                            if spins % 128 == 0 {
+                                std::thread::yield_now();
+                            }
+                            std::hint::spin_loop();
+                        }
+                        n.notify(Token::new(i, 0));
+                    }
+                });
+                let mut taken = Vec::new();
+                let mut last = 0;
+                let mut resets = 0u64;
+                while last < ROUNDS {
+                    // Two seconds without a wake while tokens are still
+                    // coming is a lost wake-up, not a slow machine: the
+                    // worker pushes its next token in microseconds.
+                    if !wait_readable(n.trigger().fd(), 2000) {
+                        let pending = n.trigger().pending.load(Ordering::SeqCst);
+                        stalled.store(true, Ordering::Relaxed);
+                        panic!(
+                            "{name}: lost wake-up after {resets} resets: token {last} of \
+                             {ROUNDS} taken, pending={pending}, nothing to read"
+                        );
+                    }
+                    n.trigger().reset(true);
+                    resets += 1;
+                    n.take(&mut taken);
+                    for t in taken.drain(..) {
+                        // Tokens come in order, each once.
+                        assert_eq!(t.slot() as u32, last + 1, "{name}");
+                        last += 1;
+                    }
+                }
+                // Quiet now: a set flag must come with something to read.
+                let pending = n.trigger().pending.load(Ordering::SeqCst);
+                assert!(!pending || readable(n.trigger().fd()), "{name}");
+            });
+        }
     }
 }
