@@ -257,8 +257,9 @@ mod tests {
 
     /// Both variants: the eventfd (Linux) or the platform's default, and
     /// the pipe.
-    fn variants() -> Vec<(&'static str, fn() -> io::Result<Trigger>)> {
-        vec![("default", Trigger::new), ("pipe", Trigger::with_pipe)]
+    type Make = fn() -> io::Result<Trigger>;
+    fn variants() -> [(&'static str, Make); 2] {
+        [("default", Trigger::new), ("pipe", Trigger::with_pipe)]
     }
 
     fn wait_readable(fd: RawFd, ms: i32) -> bool {
