@@ -25,6 +25,34 @@
 //! after the I/O thread closed it (it marks the channel disconnected under
 //! the same lock before closing).
 //!
+//! # Hand-offs between a worker and the loop
+//!
+//! Each is a place where one thread must wake the other; each is raced by
+//! `tests/wakeups.rs` on both backends.
+//!
+//! * *Requests to the pool.* The loop queues a parsed request under `reqs`
+//!   and stages the channel only when the queue goes from empty to one; the
+//!   worker pops under `reqs` and re-queues the channel itself while
+//!   requests remain. Both sides decide under the same lock, so a channel is
+//!   in the pool at most once and never left with a request and no task.
+//! * *Output to the loop.* A worker that leaves bytes the socket did not
+//!   take notifies the loop (the notifier's token queue, then the trigger:
+//!   see `trigger.rs` for why no pull is lost). `out_pending` mirrors
+//!   `out.total`, stored under `out`.
+//! * *Reading again (`read_blocked`).* The loop declines to read while
+//!   requests are queued or output is pending, and marks that under `reqs`;
+//!   the worker that leaves the channel idle checks the mark under `reqs`
+//!   *after* its last flush and wakes the loop. See [`Channel::service`].
+//! * *Back-pressure.* A worker above the high watermark waits on `out_cv`
+//!   after notifying the loop; the loop flushes whenever a worker waits,
+//!   and signals under `out`, which the waiter holds until `wait` releases
+//!   it, so the signal cannot fall between its check and its wait.
+//! * *Closing.* `close_when_flushed` is stored before the worker's notify;
+//!   `will_close` and `connected` are stored by the loop under `out` before
+//!   the socket is closed, and every send checks `connected` under `out`.
+//! * *`batching`* is written and read only by the worker running the
+//!   channel (the pool's lock orders successive runs on other workers).
+//!
 //! As in waitress (CVE-2024-49768), once a response that closes the
 //! connection has been decided, data that arrives is dropped, never parsed
 //! as a new request; and a reset or half-open connection is closed by the
@@ -488,6 +516,8 @@ impl Channel {
     fn service(self: &Arc<Self>) {
         let mut served = 0;
         let mut notify = false;
+        // The run ended with no request left for this channel.
+        let mut left_idle = false;
         loop {
             let (parsed, more) = {
                 let mut rs = self.reqs();
@@ -530,14 +560,30 @@ impl Channel {
                 rs.continue_wanted = false;
                 self.send_continue(&mut rs);
             }
-            if rs.read_blocked {
-                rs.read_blocked = false;
-                notify = true;
-            }
+            left_idle = true;
             break;
         }
         self.batching.store(false, Ordering::Relaxed);
         self.flush_batch();
+        if left_idle {
+            // The loop may have declined to read (`read_blocked`) because
+            // requests were queued or output was pending; then it waits for
+            // us to wake it. This check comes after the flush: the loop
+            // reads `out_pending` under `reqs`, so either it declined
+            // before we lock `reqs` here (we see `read_blocked` and wake
+            // it), or it looks after, and then sees the queue empty and
+            // `out_pending` as our flush left it (stored before this
+            // lock). Checked before the flush, a decline made in between,
+            // on account of the output the flush then sent, was never
+            // answered: the channel stayed unread with a request waiting
+            // in the socket.
+            let mut rs = self.reqs();
+            if rs.read_blocked {
+                rs.read_blocked = false;
+                notify = true;
+            }
+        }
+        // Output the socket did not take is the loop's to send.
         if self.out_pending.load(Ordering::Acquire) > 0 {
             notify = true;
         }
@@ -779,7 +825,12 @@ impl Dispatcher for ChannelDispatcher {
         let mut blocked = false;
         {
             let mut out = chan.out();
-            if out.total > 0 && (!running || out.total >= adj.send_bytes as u64) {
+            // While a request runs, small amounts wait for the worker's own
+            // flush; but a worker waiting for the output to drain below the
+            // high watermark is always served (`send_bytes` may be set
+            // above the watermark).
+            if out.total > 0 && (!running || out.total >= adj.send_bytes as u64 || out.waiters > 0)
+            {
                 match chan.flush_some(&mut out) {
                     Ok(b) => blocked = b,
                     Err(e) => {
