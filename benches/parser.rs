@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use maitred::parser::{Parsed, ParserConfig, RequestParser};
+use maitred::__private::{Parsed, ParserConfig, RequestParser};
 
 const SMALL_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
 

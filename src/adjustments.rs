@@ -502,7 +502,7 @@ builder! {
 
 impl Adjustments {
     /// The table entry of a setting.
-    pub fn info(name: &str) -> Option<&'static SettingInfo> {
+    pub(crate) fn info(name: &str) -> Option<&'static SettingInfo> {
         SETTINGS.iter().find(|s| s.name == name)
     }
 
@@ -663,7 +663,7 @@ impl Adjustments {
 
     /// Checks the settings against each other (waitress's rules, in
     /// waitress's order and with its messages) without resolving any name:
-    /// what [`resolve`](Adjustments::resolve) checks first.
+    /// what resolving the listeners checks first.
     pub fn validate(&self) -> Result<(), Error> {
         let host_or_port = self.given("host") || self.given("port");
         let listen = self.given("listen");
@@ -723,7 +723,7 @@ impl Adjustments {
     /// With `systemd_socket_activation`, the descriptors must have been
     /// taken first ([`take_systemd_sockets`](Adjustments::take_systemd_sockets);
     /// [`create_server`](crate::create_server) does it).
-    pub fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
+    pub(crate) fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
         self.validate()?;
         if self.systemd_socket_activation && !self.activated {
             return Err(Error::config(

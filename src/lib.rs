@@ -43,36 +43,50 @@
 #![warn(missing_docs)]
 
 mod activation;
-pub mod adjustments;
-pub mod buffers;
+mod adjustments;
+mod buffers;
 mod channel;
 mod dispatcher;
-pub mod error;
+mod error;
+mod http_date;
 pub mod logging;
-pub mod parser;
-pub mod proxy_headers;
-pub mod receiver;
-pub mod request;
-pub mod response;
+mod parser;
+mod proxy_headers;
+mod receiver;
+mod request;
+mod response;
 pub mod runner;
 mod server;
 mod sys;
-pub mod task;
+mod task;
 mod trigger;
-pub mod utilities;
 
 #[doc = include_str!("../DIFFERENCES.md")]
 pub mod differences {}
 
+pub(crate) use logging::{log_error, log_info, log_warning};
+
 pub use adjustments::Adjustments;
 pub use buffers::RequestBody;
-pub use dispatcher::Backend;
 pub use error::{Error, HttpError};
+pub use http_date::{build_http_date, parse_http_date};
 pub use parser::Version;
 pub use request::Request;
-pub use response::{Body, Response};
+pub use response::{reason_phrase, Body, Response};
 pub use server::{create_server, ListenAddr, Server, ServerHandle};
-pub use sys::raise_fd_limit;
+
+/// Internals that the fuzz targets, benchmarks and a few tests drive
+/// directly. Not part of the API: anything here may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::adjustments::{SettingInfo, SETTINGS};
+    pub use crate::parser::{Parsed, ParserConfig, RequestHead, RequestParser, Version};
+    pub use crate::proxy_headers::{
+        parse_proxy_headers, undquote, HeaderSet, MalformedProxyHeader, ProxyHeader,
+        ProxyHeaderValues, ProxyOutcome, TrustedProxies,
+    };
+    pub use crate::receiver::ChunkedReceiver;
+}
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};

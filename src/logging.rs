@@ -162,32 +162,22 @@ pub fn write(level: Level, target: &str, args: std::fmt::Arguments<'_>) {
 }
 
 /// Logs at info level.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! log_info {
     ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Info, "maitred", format_args!($($arg)*)) };
 }
 
 /// Logs at warning level.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! log_warning {
     ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Warning, "maitred", format_args!($($arg)*)) };
 }
 
 /// Logs at error level.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! log_error {
     ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Error, "maitred", format_args!($($arg)*)) };
 }
 
-/// Logs at debug level.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! log_debug {
-    ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Debug, "maitred", format_args!($($arg)*)) };
-}
+// Crate-private: `crate::log_info!` and friends (see the crate root).
+pub(crate) use {log_error, log_info, log_warning};
 
 /// Serialises the unit tests that install a sink (it is process-wide).
 #[cfg(test)]
@@ -211,7 +201,7 @@ mod tests {
             }
         });
         crate::log_info!("sink-test {}", 1);
-        crate::log_debug!("sink-test hidden");
+        write(Level::Debug, "maitred", format_args!("sink-test hidden"));
         write(
             Level::Warning,
             "maitred.queue",

@@ -111,8 +111,8 @@ use std::fmt;
 
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
+use crate::http_date::decimal;
 use crate::receiver::{body_too_large, head_too_large, ChunkedReceiver, FixedReceiver};
-use crate::utilities::decimal;
 
 // ---------------------------------------------------------------------------
 // Byte classes (httparse style: `[bool; 256]` tables built at compile time).
@@ -336,8 +336,8 @@ const VERSION_UNSUPPORTED: &str = "HTTP Version Not Supported";
 pub struct ParserConfig {
     /// `max_request_header_size`: the most bytes a head (and a chunked
     /// body's trailer section) may have, counted as described in the
-    /// [module documentation](self); reaching it is 431. Default 262144
-    /// (256 KiB). Values above [`HEAD_LIMIT_CAP`] (1 GiB) act as that cap.
+    /// module documentation of `parser`; reaching it is 431. Default 262144
+    /// (256 KiB). Values above `HEAD_LIMIT_CAP` (1 GiB) act as that cap.
     pub max_request_header_size: u64,
     /// `max_request_body_size`: a `Content-Length` at or over it is 413, and
     /// so is a chunked body whose wire bytes reach it. Default 1073741824
@@ -1255,11 +1255,11 @@ enum Body {
 ///
 /// Feed it with [`received`](Self::received) until
 /// [`is_completed`](Self::is_completed), then take the outcome with
-/// [`into_parsed`](Self::into_parsed). See the [module documentation](self)
+/// [`into_parsed`](Self::into_parsed). See the module documentation
 /// for the rules it enforces.
 ///
 /// ```
-/// use maitred::parser::{Parsed, ParserConfig, RequestParser};
+/// use maitred::__private::{Parsed, ParserConfig, RequestParser};
 ///
 /// let mut p = RequestParser::new(ParserConfig::default());
 /// let data = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\n";

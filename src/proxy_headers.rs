@@ -286,7 +286,7 @@ fn mask_v6(a: u128, prefix: u8) -> u128 {
 /// dual-stack socket) matches the IPv4 entries.
 ///
 /// ```
-/// use maitred::proxy_headers::TrustedProxies;
+/// use maitred::__private::TrustedProxies;
 ///
 /// let t = TrustedProxies::parse("10.0.0.0/8, 192.0.2.10, fd00::/8").unwrap();
 /// assert!(t.trusts("10.20.30.40"));
@@ -462,7 +462,7 @@ const INVALID_QUOTING: &str = "Invalid quoting in value";
 /// is an error.
 ///
 /// ```
-/// use maitred::proxy_headers::undquote;
+/// use maitred::__private::undquote;
 ///
 /// assert_eq!(undquote(b"plain").unwrap().as_ref(), b"plain");
 /// assert_eq!(undquote(br#""[2001:db8::1]:80""#).unwrap().as_ref(), b"[2001:db8::1]:80");
@@ -822,7 +822,7 @@ fn client_address(
 /// The work is linear in the length of the values.
 ///
 /// ```
-/// use maitred::proxy_headers::{parse_proxy_headers, HeaderSet, ProxyHeader, ProxyHeaderValues};
+/// use maitred::__private::{parse_proxy_headers, HeaderSet, ProxyHeader, ProxyHeaderValues};
 ///
 /// let values = ProxyHeaderValues::new()
 ///     .with(ProxyHeader::XForwardedFor, b"10.0.0.9, 192.0.2.1, 198.51.100.7")

@@ -163,11 +163,13 @@ impl FixedReceiver {
     }
 
     /// How many bytes were received.
+    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.buf.len()
     }
 
     /// True when no byte was received yet.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -230,7 +232,7 @@ enum State {
 /// Receives a chunked body (`Transfer-Encoding: chunked`) and decodes it:
 /// waitress's `ChunkedReceiver`, as a byte-at-a-time state machine.
 ///
-/// See the [module documentation](self) for the grammar, the limits and
+/// See the module documentation for the grammar, the limits and
 /// their order.
 #[derive(Debug)]
 pub struct ChunkedReceiver {

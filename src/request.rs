@@ -317,7 +317,7 @@ impl Request {
     }
 
     /// The parsed head.
-    pub fn head(&self) -> &RequestHead {
+    pub(crate) fn head(&self) -> &RequestHead {
         &self.head
     }
 

@@ -141,7 +141,7 @@ impl From<File> for Body {
 }
 
 /// A header name or value.
-pub type HeaderText = Cow<'static, str>;
+pub(crate) type HeaderText = Cow<'static, str>;
 
 /// An HTTP response: status, headers, body.
 ///

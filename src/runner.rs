@@ -58,7 +58,8 @@ use crate::adjustments::{Adjustments, Kind, SettingInfo, SETTINGS};
 use crate::App;
 
 /// The settings waitress 3.0.2 has (the others are this server's own).
-pub const WAITRESS_SETTINGS: [&str; 34] = [
+#[cfg(test)]
+pub(crate) const WAITRESS_SETTINGS: [&str; 34] = [
     "host",
     "port",
     "ipv4",
@@ -725,7 +726,8 @@ fn wrap_into(out: &mut String, text: &str, indent: usize) {
 /// The settings as a Markdown table (setting, default, command-line option,
 /// meaning, waitress's equivalent): the README's table is this text, and a
 /// test keeps it so.
-pub fn settings_markdown() -> String {
+#[cfg(test)]
+pub(crate) fn settings_markdown() -> String {
     let mut out = String::from(
         "| Setting | Default | Command line | Meaning | waitress |\n|---|---|---|---|---|\n",
     );

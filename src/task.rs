@@ -110,11 +110,13 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
 
     /// Number of worker threads (including those asked to stop that have
     /// not stopped yet).
+    #[cfg(test)]
     pub fn thread_count(&self) -> usize {
         self.lock().threads.len()
     }
 
     /// Tasks waiting for a thread.
+    #[cfg(test)]
     pub fn queue_len(&self) -> usize {
         self.lock().queue.len()
     }
@@ -440,7 +442,7 @@ impl<'a> ResponseWriter<'a> {
         h.extend_from_slice(self.version.as_str().as_bytes());
         h.push(b' ');
         let mut digits = [0u8; 20];
-        h.extend_from_slice(crate::utilities::decimal(
+        h.extend_from_slice(crate::http_date::decimal(
             u64::from(self.status),
             &mut digits,
         ));
@@ -469,7 +471,7 @@ impl<'a> ResponseWriter<'a> {
         if !have_cl && self.has_body {
             if let Some(cl) = self.content_length {
                 h.extend_from_slice(b"Content-Length: ");
-                h.extend_from_slice(crate::utilities::decimal(cl, &mut digits));
+                h.extend_from_slice(crate::http_date::decimal(cl, &mut digits));
                 h.extend_from_slice(b"\r\n");
                 have_cl = true;
             }
@@ -523,7 +525,7 @@ impl<'a> ResponseWriter<'a> {
         }
         if !have_date {
             h.extend_from_slice(b"Date: ");
-            crate::utilities::with_http_date_now(|d| h.extend_from_slice(d.as_bytes()));
+            crate::http_date::with_http_date_now(|d| h.extend_from_slice(d.as_bytes()));
             h.extend_from_slice(b"\r\n");
         }
         h.extend_from_slice(b"\r\n");
@@ -816,7 +818,7 @@ fn error_task(chan: &Channel, err: &HttpError, version: Version) -> bool {
         err.reason(),
         body.len()
     );
-    crate::utilities::with_http_date_now(|d| {
+    crate::http_date::with_http_date_now(|d| {
         let _ = write!(h, "Date: {d}\r\n");
     });
     if let Some(ident) = &adj.ident {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use apps::static_files::StaticFiles;
 use common::*;
-use maitred::utilities::build_http_date;
+use maitred::build_http_date;
 use maitred::{App, Body, Request};
 
 fn get(addr: SocketAddr, target: &str) -> Resp {
@@ -290,7 +290,7 @@ fn help_lists_the_apps_and_every_setting() {
     assert!(out.starts_with("Usage:\n\n    serve [OPTS]\n"), "{out}");
     assert!(out.contains("\n    --app=NAME\n"), "{out}");
     assert!(out.contains("\n    --root=DIR\n"), "{out}");
-    for s in maitred::adjustments::SETTINGS {
+    for s in maitred::__private::SETTINGS {
         let dashed = s.name.replace('_', "-");
         assert!(
             out.contains(&format!("    --{dashed}="))

@@ -37,7 +37,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use maitred::utilities::{build_http_date, parse_http_date};
+use maitred::{build_http_date, parse_http_date};
 use maitred::{App, Body, Request, Response};
 
 /// Serves the files under a directory.
@@ -224,7 +224,7 @@ fn refuse(status: u16, why: &str) -> Response {
         .with_body(format!(
             "{} {}: {why}\n",
             status,
-            maitred::response::reason_phrase(status)
+            maitred::reason_phrase(status)
         ))
 }
 

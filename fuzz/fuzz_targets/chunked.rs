@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use maitred::parser::ParserConfig;
-use maitred::receiver::ChunkedReceiver;
+use maitred::__private::ParserConfig;
+use maitred::__private::ChunkedReceiver;
 
 #[path = "common.rs"]
 mod common;

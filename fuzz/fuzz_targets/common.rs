@@ -2,7 +2,7 @@
 //! recording everything observable about the outcome.
 #![allow(dead_code)]
 
-use maitred::parser::{Parsed, ParserConfig, RequestParser, Version};
+use maitred::__private::{Parsed, ParserConfig, RequestParser, Version};
 
 /// xorshift64: split points from a seed.
 pub struct XorShift(pub u64);

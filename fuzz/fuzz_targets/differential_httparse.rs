@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use maitred::parser::{ParserConfig, RequestParser, Version};
+use maitred::__private::{ParserConfig, RequestParser, Version};
 
 #[path = "common.rs"]
 mod common;

@@ -18,7 +18,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use maitred::proxy_headers::{
+use maitred::__private::{
     parse_proxy_headers, undquote, HeaderSet, ProxyHeader, ProxyHeaderValues, TrustedProxies,
 };
 

@@ -1,4 +1,4 @@
-//! Small helpers: HTTP dates (waitress's `build_http_date` /
+//! HTTP dates (waitress's `build_http_date` /
 //! `parse_http_date`), cached per second for the `Date` header.
 
 use std::cell::RefCell;
