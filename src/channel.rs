@@ -636,7 +636,7 @@ impl Channel {
     }
 }
 
-impl crate::task::Task for Arc<Channel> {
+impl crate::pool::Task for Arc<Channel> {
     fn service(self) {
         Channel::service(&self);
     }

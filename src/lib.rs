@@ -51,6 +51,7 @@ mod error;
 mod http_date;
 pub mod logging;
 mod parser;
+mod pool;
 mod proxy_headers;
 mod receiver;
 mod request;
@@ -60,6 +61,7 @@ mod server;
 mod sys;
 mod task;
 mod trigger;
+mod writer;
 
 #[doc = include_str!("../DIFFERENCES.md")]
 pub mod differences {}

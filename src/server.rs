@@ -36,10 +36,10 @@ use crate::channel::{Channel, ChannelDispatcher};
 use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Kind, Map, Progress, Token};
 use crate::error::Error;
 use crate::parser::ParserConfig;
+use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
 use crate::request::Origin;
 use crate::sys::{self, Addr};
-use crate::task::ThreadedTaskDispatcher;
 use crate::trigger::Notifier;
 use crate::App;
 

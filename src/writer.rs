@@ -1,0 +1,592 @@
+//! The response writer: how an application's [`Response`] becomes bytes
+//! on the wire (waitress's `Task.build_response_header`, `write` and
+//! `finish`). Runs on a worker thread.
+//!
+//! Everything here is rules, not I/O: the writer hands bytes to an
+//! [`Output`] (the channel, or a recording double in the tests), so the
+//! framing and keep-alive rules are tested without sockets.
+//!
+//! * **Framing.** A known length (the application's `Content-Length`, or
+//!   the body's own) is sent as `Content-Length`; an unknown one is sent
+//!   chunked on HTTP/1.1 and ended by closing on HTTP/1.0. 1xx, 204 and
+//!   304 responses carry no body and no `Content-Length`; a response to
+//!   `HEAD` carries the head only. A body longer than its declared length
+//!   is cut there; a shorter one closes the connection after it.
+//! * **Keep-alive.** HTTP/1.1 stays open unless the request said
+//!   `Connection: close`, the response is a 1xx, or the server is
+//!   draining; HTTP/1.0 stays open only when the request said
+//!   `Connection: keep-alive` and the length is known.
+//! * **Headers.** `Date` is added unless set; `Server: <ident>` is added,
+//!   or `Via: <ident>` when the application set `Server`. A status or
+//!   header with CR or LF, a header name that is not a token, a control
+//!   character, a hop-by-hop header or an unparsable `Content-Length` is
+//!   the application's failure (a 500 when nothing was sent yet).
+
+use std::io::{self, Read, Write};
+
+use crate::buffers::FileBuffer;
+use crate::channel::ClientDisconnected;
+use crate::error::HttpError;
+use crate::parser::{RequestHead, Version};
+use crate::response::{Body, HeaderText, Response};
+
+/// Where a response goes: the narrow view of a connection that the writer
+/// needs. The channel implements it for real; the tests record.
+pub(crate) trait Output {
+    /// Queues `parts`, in order, and sends what the socket takes now
+    /// (waitress's `write_soon`); may wait for the client to read
+    /// (back-pressure). `Err` once the client is gone.
+    fn write_soon(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected>;
+    /// Queues a file's bytes to be sent with `sendfile`.
+    fn write_file(&self, file: FileBuffer) -> Result<(), ClientDisconnected>;
+    /// A graceful stop is under way: this response is the connection's last.
+    fn is_draining(&self) -> bool;
+}
+
+/// Response headers an application may not set (RFC 9110 section 7.6.1;
+/// waitress's `hop_by_hop`, with `trailer` spelled right as on its main
+/// branch, and `trailers` kept).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a response could not be completed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The client went away.
+    Disconnected,
+    /// The application (or its body) failed; the text says how.
+    App(String),
+}
+
+impl From<ClientDisconnected> for Failure {
+    fn from(_: ClientDisconnected) -> Failure {
+        Failure::Disconnected
+    }
+}
+
+/// The tokens of a `Connection` field, compared case-insensitively.
+fn connection_has(head: &RequestHead, token: &str) -> bool {
+    head.header("connection").is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Checks a header field from the application; an error says what is wrong
+/// (CR/LF in a field is HTTP response splitting).
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        if name.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err("carriage return/line feed character present in header name".into());
+        }
+        return Err(format!("header name {name:?} is not a valid token"));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        return Err("carriage return/line feed character present in header value".into());
+    }
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!(
+            "header {name} has a control character in its value"
+        ));
+    }
+    if HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return Err(format!(
+            "{name} is a \"hop-by-hop\" header; it cannot be used by an application"
+        ));
+    }
+    Ok(())
+}
+
+fn digits_only(v: &str) -> Option<u64> {
+    let v = v.trim_matches(|c| c == ' ' || c == '\t');
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// Writes one response on a channel, applying waitress's framing and
+/// keep-alive rules.
+pub(crate) struct ResponseWriter<'a, O: Output + ?Sized> {
+    out: &'a O,
+    /// The `Server` (or `Via`) value; `None` sends no `Server`.
+    ident: Option<&'a str>,
+    version: Version,
+    is_head: bool,
+    /// The request said `Connection: close`.
+    req_close: bool,
+    /// The request said `Connection: keep-alive`.
+    req_keep_alive: bool,
+    status: u16,
+    has_body: bool,
+    content_length: Option<u64>,
+    written: u64,
+    chunked: bool,
+    /// The head, built and not yet sent.
+    head: Vec<u8>,
+    wrote_header: bool,
+    close_on_finish: bool,
+    /// Close after this response whatever the request asked (the 400 for a
+    /// malformed proxy header, which waitress always closes).
+    force_close: bool,
+    logged_excess: bool,
+    logged_no_body: bool,
+}
+
+impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
+    pub(crate) fn new(out: &'a O, ident: Option<&'a str>, head: &RequestHead) -> Self {
+        ResponseWriter {
+            out,
+            ident,
+            version: head.version(),
+            is_head: head.method() == "HEAD",
+            req_close: connection_has(head, "close"),
+            req_keep_alive: connection_has(head, "keep-alive"),
+            status: 200,
+            has_body: true,
+            content_length: None,
+            written: 0,
+            chunked: false,
+            head: Vec::new(),
+            wrote_header: false,
+            close_on_finish: false,
+            force_close: false,
+            logged_excess: false,
+            logged_no_body: false,
+        }
+    }
+
+    /// Builds the status line and header block (waitress's
+    /// `build_response_header`). `declared` is the application's
+    /// `Content-Length`, already validated.
+    fn build_head(
+        &mut self,
+        reason: &str,
+        headers: &[(HeaderText, HeaderText)],
+        skip_content_length: bool,
+    ) {
+        let mut h = Vec::with_capacity(160);
+        h.extend_from_slice(b"HTTP/");
+        h.extend_from_slice(self.version.as_str().as_bytes());
+        h.push(b' ');
+        let mut digits = [0u8; 20];
+        h.extend_from_slice(crate::http_date::decimal(
+            u64::from(self.status),
+            &mut digits,
+        ));
+        h.push(b' ');
+        h.extend_from_slice(reason.as_bytes());
+        h.extend_from_slice(b"\r\n");
+        let mut have_cl = false;
+        let mut have_date = false;
+        let mut have_server = false;
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("content-length") {
+                if !self.has_body || skip_content_length {
+                    continue;
+                }
+                have_cl = true;
+            } else if name.eq_ignore_ascii_case("date") {
+                have_date = true;
+            } else if name.eq_ignore_ascii_case("server") {
+                have_server = true;
+            }
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value.as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        if !have_cl && self.has_body {
+            if let Some(cl) = self.content_length {
+                h.extend_from_slice(b"Content-Length: ");
+                h.extend_from_slice(crate::http_date::decimal(cl, &mut digits));
+                h.extend_from_slice(b"\r\n");
+                have_cl = true;
+            }
+        }
+        let mut close = false;
+        match self.version {
+            Version::Http10 => {
+                if self.req_keep_alive
+                    && !self.req_close
+                    && !self.force_close
+                    && (have_cl || !self.has_body)
+                {
+                    h.extend_from_slice(b"Connection: Keep-Alive\r\n");
+                } else {
+                    close = true;
+                }
+            }
+            Version::Http11 => {
+                if self.req_close {
+                    close = true;
+                }
+                if !have_cl && self.has_body {
+                    h.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                    self.chunked = true;
+                }
+                if (100..200).contains(&self.status) {
+                    close = true;
+                }
+            }
+        }
+        if self.out.is_draining() || self.force_close {
+            // A graceful stop is under way, or the response must end the
+            // connection: this is the last response.
+            close = true;
+        }
+        if close {
+            h.extend_from_slice(b"Connection: close\r\n");
+            self.close_on_finish = true;
+        }
+        if !have_server {
+            if let Some(ident) = self.ident {
+                h.extend_from_slice(b"Server: ");
+                h.extend_from_slice(ident.as_bytes());
+                h.extend_from_slice(b"\r\n");
+            }
+        } else {
+            h.extend_from_slice(b"Via: ");
+            h.extend_from_slice(self.ident.unwrap_or("waitress").as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        if !have_date {
+            h.extend_from_slice(b"Date: ");
+            crate::http_date::with_http_date_now(|d| h.extend_from_slice(d.as_bytes()));
+            h.extend_from_slice(b"\r\n");
+        }
+        h.extend_from_slice(b"\r\n");
+        self.head = h;
+    }
+
+    /// Sends body bytes (the head goes with the first of them).
+    fn write(&mut self, data: &[u8]) -> Result<(), ClientDisconnected> {
+        if !self.has_body || self.is_head {
+            if !data.is_empty() && !self.is_head && !self.logged_no_body {
+                self.logged_no_body = true;
+                crate::log_warning!(
+                    "application-written content was ignored due to HTTP response that may not contain a message-body: ({})",
+                    self.status
+                );
+            }
+            self.written += data.len() as u64;
+            return self.write_head_only();
+        }
+        let data = match self.content_length {
+            Some(cl) if !self.chunked => {
+                let left = cl.saturating_sub(self.written);
+                let n = (data.len() as u64).min(left) as usize;
+                if n < data.len() && !self.logged_excess {
+                    self.logged_excess = true;
+                    crate::log_warning!(
+                        "application-written content exceeded the number of bytes specified by Content-Length header ({cl})"
+                    );
+                }
+                &data[..n]
+            }
+            _ => data,
+        };
+        self.written += data.len() as u64;
+        if data.is_empty() {
+            return self.write_head_only();
+        }
+        let head = std::mem::take(&mut self.head);
+        let first = !self.wrote_header;
+        self.wrote_header = true;
+        let head_part: &[u8] = if first { &head } else { &[] };
+        if self.chunked {
+            let size = format!("{:X}\r\n", data.len());
+            self.out
+                .write_soon(&[head_part, size.as_bytes(), data, b"\r\n"])
+        } else {
+            self.out.write_soon(&[head_part, data])
+        }
+    }
+
+    fn write_head_only(&mut self) -> Result<(), ClientDisconnected> {
+        if self.wrote_header {
+            return Ok(());
+        }
+        self.wrote_header = true;
+        let head = std::mem::take(&mut self.head);
+        self.out.write_soon(&[&head])
+    }
+
+    /// Ends the response (waitress's `finish`): the head if nothing was
+    /// sent yet, the last chunk, and the short-body rule.
+    fn finish(&mut self) -> Result<(), ClientDisconnected> {
+        let end: &[u8] = if self.chunked && !self.is_head {
+            b"0\r\n\r\n"
+        } else {
+            b""
+        };
+        if !self.wrote_header {
+            self.wrote_header = true;
+            let head = std::mem::take(&mut self.head);
+            self.out.write_soon(&[&head, end])?;
+        } else if !end.is_empty() {
+            self.out.write_soon(&[end])?;
+        }
+        if let Some(cl) = self.content_length {
+            if self.has_body && !self.is_head && self.written < cl {
+                self.close_on_finish = true;
+                crate::log_warning!(
+                    "application returned too few bytes ({}) for specified Content-Length ({cl})",
+                    self.written
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection after this response whatever the request asked
+    /// (the 400 for a malformed proxy header, which waitress always
+    /// closes). Call before [`send`](Self::send).
+    pub(crate) fn force_close(&mut self) {
+        self.force_close = true;
+    }
+
+    /// The connection must close after this response.
+    pub(crate) fn close_on_finish(&self) -> bool {
+        self.close_on_finish
+    }
+
+    /// Some of the response (at least its head) was handed to the output:
+    /// too late for an error response.
+    pub(crate) fn head_sent(&self) -> bool {
+        self.wrote_header
+    }
+
+    /// Sends a whole response from the application.
+    pub(crate) fn send(&mut self, resp: Response) -> Result<(), Failure> {
+        let (status, reason, headers, body) = resp.into_parts();
+        if !(100..=999).contains(&status) {
+            return Err(Failure::App(format!(
+                "status code {status} is out of range"
+            )));
+        }
+        let reason: HeaderText = match reason {
+            Some(r) => r,
+            None => crate::response::reason_phrase(status).into(),
+        };
+        if reason.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err(Failure::App(
+                "carriage return/line feed character present in status".into(),
+            ));
+        }
+        if reason
+            .bytes()
+            .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            return Err(Failure::App("control character present in status".into()));
+        }
+        let mut declared: Option<u64> = None;
+        for (name, value) in &headers {
+            check_header(name, value).map_err(Failure::App)?;
+            if name.eq_ignore_ascii_case("content-length") {
+                let v = digits_only(value).ok_or_else(|| {
+                    Failure::App(format!(
+                        "Content-Length header value {value:?} is not a number"
+                    ))
+                })?;
+                if declared.is_some_and(|d| d != v) {
+                    return Err(Failure::App("conflicting Content-Length headers".into()));
+                }
+                declared = Some(v);
+            }
+        }
+        self.status = status;
+        self.has_body = !((100..200).contains(&status) || status == 204 || status == 304);
+
+        match body {
+            Body::File { file, offset, len } => {
+                match file.metadata() {
+                    Ok(m) if m.is_file() => {
+                        let available = m.len().saturating_sub(offset);
+                        let avail = len.map_or(available, |l| l.min(available));
+                        // wsgi.file_wrapper: the size sent is the smaller of
+                        // the file and the declared length, and the header
+                        // says what is sent.
+                        let size = declared.map_or(avail, |d| d.min(avail));
+                        self.content_length = Some(size);
+                        let replace = declared.is_some_and(|d| d != size);
+                        self.build_head(&reason, &headers, replace);
+                        if self.has_body && !self.is_head && size > 0 {
+                            self.wrote_header = true;
+                            let head = std::mem::take(&mut self.head);
+                            self.out.write_soon(&[&head])?;
+                            self.out.write_file(FileBuffer::new(file, offset, size))?;
+                            self.written = size;
+                        }
+                        self.finish()?;
+                        Ok(())
+                    }
+                    _ => {
+                        // Not a regular file (a pipe, a device): read it.
+                        let mut f = file;
+                        if offset > 0 {
+                            io::copy(&mut (&mut f).take(offset), &mut io::sink()).map_err(|e| {
+                                Failure::App(format!("could not skip to the body's offset: {e}"))
+                            })?;
+                        }
+                        let reader: Box<dyn Read + Send> = match len {
+                            Some(l) => Box::new(f.take(l)),
+                            None => Box::new(f),
+                        };
+                        self.content_length = declared.or(len);
+                        self.build_head(&reason, &headers, false);
+                        self.send_reader(reader)
+                    }
+                }
+            }
+            Body::Empty => {
+                self.content_length = declared.or(Some(0));
+                self.build_head(&reason, &headers, false);
+                self.finish()?;
+                Ok(())
+            }
+            Body::Bytes(b) => {
+                self.content_length = declared.or(Some(b.len() as u64));
+                self.build_head(&reason, &headers, false);
+                self.write(&b)?;
+                self.finish()?;
+                Ok(())
+            }
+            Body::Reader(r, len) => {
+                self.content_length = declared.or(len);
+                self.build_head(&reason, &headers, false);
+                self.send_reader(r)
+            }
+            Body::Chunks(iter) => {
+                self.content_length = declared;
+                self.build_head(&reason, &headers, false);
+                if !self.is_head {
+                    for chunk in iter {
+                        let chunk = chunk.map_err(|e| {
+                            Failure::App(format!("the response body iterator failed: {e}"))
+                        })?;
+                        if !chunk.is_empty() {
+                            self.write(&chunk)?;
+                        }
+                    }
+                }
+                self.finish()?;
+                Ok(())
+            }
+            Body::Writer(f) => {
+                self.content_length = declared;
+                self.build_head(&reason, &headers, false);
+                if !self.is_head {
+                    let mut w = BodyWriter {
+                        inner: self,
+                        disconnected: false,
+                    };
+                    let r = f(&mut w);
+                    let disconnected = w.disconnected;
+                    if let Err(e) = r {
+                        if disconnected {
+                            return Err(Failure::Disconnected);
+                        }
+                        return Err(Failure::App(format!(
+                            "the response body writer failed: {e}"
+                        )));
+                    }
+                }
+                self.finish()?;
+                Ok(())
+            }
+        }
+    }
+
+    fn send_reader(&mut self, mut r: Box<dyn Read + Send>) -> Result<(), Failure> {
+        if !self.is_head {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                if self.content_length.is_some_and(|cl| self.written >= cl) && !self.chunked {
+                    break;
+                }
+                let n = match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(Failure::App(format!(
+                            "reading the response body failed: {e}"
+                        )))
+                    }
+                };
+                self.write(&buf[..n])?;
+            }
+        }
+        self.finish()?;
+        Ok(())
+    }
+}
+
+/// The `Write` handed to a [`Body::Writer`] callback.
+struct BodyWriter<'w, 'a, O: Output + ?Sized> {
+    inner: &'w mut ResponseWriter<'a, O>,
+    disconnected: bool,
+}
+
+impl<O: Output + ?Sized> Write for BodyWriter<'_, '_, O> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.inner.write(buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(ClientDisconnected) => {
+                self.disconnected = true;
+                Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the client disconnected",
+                ))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends an error response (waitress's `ErrorTask`): always
+/// `Connection: close`, the connection ends after it.
+pub(crate) fn write_error<O: Output + ?Sized>(
+    out: &O,
+    ident: Option<&str>,
+    err: &HttpError,
+    version: Version,
+) {
+    let body = err.body(ident);
+    let mut h = String::with_capacity(200 + body.len());
+    use std::fmt::Write as _;
+    let _ = write!(
+        h,
+        "HTTP/{} {} {}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: text/plain; charset=utf-8\r\n",
+        version.as_str(),
+        err.code(),
+        err.reason(),
+        body.len()
+    );
+    crate::http_date::with_http_date_now(|d| {
+        let _ = write!(h, "Date: {d}\r\n");
+    });
+    if let Some(ident) = ident {
+        let _ = write!(h, "Server: {ident}\r\n");
+    }
+    h.push_str("\r\n");
+    // A client that is gone needs no answer.
+    let _ = out.write_soon(&[h.as_bytes(), body.as_bytes()]);
+}
