@@ -217,12 +217,15 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 have_cl = true;
             }
         }
-        let mut close = false;
+        // A graceful stop is under way, or the response must end the
+        // connection: this is the last response, whatever was asked.
+        let server_close = self.out.is_draining() || self.force_close;
+        let mut close = server_close;
         match self.version {
             Version::Http10 => {
                 if self.req_keep_alive
                     && !self.req_close
-                    && !self.force_close
+                    && !server_close
                     && (have_cl || !self.has_body)
                 {
                     h.extend_from_slice(b"Connection: Keep-Alive\r\n");
@@ -242,11 +245,6 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                     close = true;
                 }
             }
-        }
-        if self.out.is_draining() || self.force_close {
-            // A graceful stop is under way, or the response must end the
-            // connection: this is the last response.
-            close = true;
         }
         if close {
             h.extend_from_slice(b"Connection: close\r\n");
@@ -590,3 +588,6 @@ pub(crate) fn write_error<O: Output + ?Sized>(
     // A client that is gone needs no answer.
     let _ = out.write_soon(&[h.as_bytes(), body.as_bytes()]);
 }
+
+#[cfg(test)]
+mod tests;
