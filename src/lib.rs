@@ -48,6 +48,7 @@ pub mod buffers;
 mod channel;
 mod dispatcher;
 pub mod error;
+mod grammar;
 pub mod logging;
 pub mod parser;
 pub mod proxy_headers;

@@ -111,95 +111,17 @@ use std::fmt;
 
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
+use crate::grammar::{self, latin1};
 use crate::receiver::{body_too_large, head_too_large, ChunkedReceiver, FixedReceiver};
 use crate::utilities::decimal;
 
+mod swar;
+use swar::find_byte;
+
 // ---------------------------------------------------------------------------
-// Byte classes (httparse style: `[bool; 256]` tables built at compile time).
-
-macro_rules! byte_table {
-    ($($p:pat_param)|+) => {{
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = matches!(i as u8, $($p)|+);
-            i += 1;
-        }
-        t
-    }};
-}
-
-/// `tchar` (RFC 9110 §5.6.2): the bytes of a token (method, field name,
-/// chunk extension name).
-pub(crate) const TCHAR: [bool; 256] = byte_table!(
-    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'%' | b'&' | b'\''
-        | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-);
-
-/// Bytes of a field value (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
-const FIELD_VALUE: [bool; 256] = byte_table!(b'\t' | b' '..=0x7E | 0x80..=0xFF);
-
-/// Bytes of a reg-name (RFC 3986 §3.2.2), `%` included (its two hex digits
-/// are checked apart): unreserved and sub-delims.
-const REG_NAME: [bool; 256] = byte_table!(
-    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'%'
-        | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-);
-
-/// The value of a hex digit.
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight bytes as a little-endian word (one load for an 8-byte chunk).
-#[inline]
-fn word(c: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(c) {
-        Ok(a) => u64::from_le_bytes(a),
-        Err(_) => {
-            let mut a = [0u8; 8];
-            for (d, s) in a.iter_mut().zip(c) {
-                *d = *s;
-            }
-            u64::from_le_bytes(a)
-        }
-    }
-}
-
-/// Position of the first `needle`, eight bytes at a time (SWAR).
-#[inline]
-fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    let mut chunks = s.chunks_exact(8);
-    let mut base = 0;
-    for c in &mut chunks {
-        let x = word(c) ^ (LO * u64::from(needle));
-        // Flags the zero bytes of `x`; the lowest flag is always exact.
-        let t = x.wrapping_sub(LO) & !x & HI;
-        if t != 0 {
-            return Some(base + (t.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| base + p)
-}
-
-/// Position of the first LF.
-#[inline]
-fn find_lf(s: &[u8]) -> Option<usize> {
-    find_byte(s, b'\n')
-}
+// Byte classes: the grammar's (crate::grammar), combined into small class
+// tables so that one branch-free pass over a name or target answers several
+// questions at once.
 
 /// ORs a class table over `bytes`, branch-free (the loop has no early
 /// exit, so it runs at the speed of the loads).
@@ -208,12 +130,12 @@ fn classes(bytes: &[u8], table: &[u8; 256]) -> u8 {
     bytes.iter().fold(0, |acc, &b| acc | table[usize::from(b)])
 }
 
-/// Field-name classes: bit 0 = not a tchar, bit 1 = `_`.
+/// Field-name (and method) classes: bit 0 = not a `tchar`, bit 1 = `_`.
 const NAME_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if !TCHAR[i] {
+        t[i] = if !grammar::TCHAR[i] {
             1
         } else if i == b'_' as usize {
             2
@@ -225,15 +147,16 @@ const NAME_CLASS: [u8; 256] = {
     t
 };
 
-/// Request-target classes: bit 0 = not allowed at all (control bytes,
-/// space, DEL), bit 1 = non-ASCII.
+/// Request-target classes: bit 0 = not allowed at all (not `VCHAR` nor
+/// `obs-text`: control bytes, space, DEL), bit 1 = `obs-text` (non-ASCII,
+/// which waitress answers with `Bad URI`).
 const TARGET_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if i >= 0x80 {
+        t[i] = if grammar::is_obs_text(i as u8) {
             2
-        } else if i < 0x21 || i == 0x7F {
+        } else if !grammar::is_vchar(i as u8) {
             1
         } else {
             0
@@ -250,7 +173,7 @@ const REG_NAME_CLASS: [u8; 256] = {
     while i < 256 {
         t[i] = if i == b'%' as usize {
             2
-        } else if REG_NAME[i] {
+        } else if grammar::REG_NAME[i] {
             0
         } else {
             1
@@ -259,26 +182,6 @@ const REG_NAME_CLASS: [u8; 256] = {
     }
     t
 };
-
-/// True when every byte is allowed in a field value. Words with no control
-/// byte and no DEL are accepted eight bytes at a time.
-#[inline]
-fn valid_field_value(v: &[u8]) -> bool {
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        let w = word(c);
-        let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-        let x = w ^ (LO * 0x7F);
-        let del = x.wrapping_sub(LO) & !x & HI;
-        if (below_space | del) != 0 && !c.iter().all(|&b| FIELD_VALUE[usize::from(b)]) {
-            return false;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&b| FIELD_VALUE[usize::from(b)])
-}
 
 /// A cheap filter for duplicate names: length, first and last byte, ASCII
 /// lower-cased. Equal names have equal keys; names are compared in full
@@ -300,12 +203,6 @@ fn cmp_ignore_case(a: &[u8], b: &[u8]) -> Ordering {
     a.iter()
         .map(u8::to_ascii_lowercase)
         .cmp(b.iter().map(u8::to_ascii_lowercase))
-}
-
-/// Latin-1 text of raw bytes, for error details that quote a line (as
-/// waitress does).
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -816,16 +713,17 @@ fn split_field_line(line: &[u8]) -> Option<(usize, usize, usize, bool)> {
         return None;
     }
     let underscore = class & 2 != 0;
+    // field-line = field-name ":" OWS field-value OWS
     let mut i = name_end + 1;
-    while matches!(line.get(i), Some(b' ' | b'\t')) {
+    while line.get(i).is_some_and(|&b| grammar::is_ows(b)) {
         i += 1;
     }
     let rest = line.get(i..).unwrap_or(&[]);
-    if !valid_field_value(rest) {
+    if !swar::all_field_value(rest) {
         return None;
     }
     let mut end = line.len();
-    while end > i && matches!(line.get(end - 1), Some(b' ' | b'\t')) {
+    while end > i && line.get(end - 1).is_some_and(|&b| grammar::is_ows(b)) {
         end -= 1;
     }
     Some((name_end, i, end, underscore))
@@ -840,7 +738,7 @@ fn field_line_error(line: &[u8]) -> HttpError {
             "Bare CR or LF found in header line \"{}\"",
             latin1(line)
         ))
-    } else if matches!(line.first(), Some(b' ' | b'\t')) {
+    } else if line.first().is_some_and(|&b| grammar::is_ows(b)) {
         HttpError::bad_request(format!("Malformed header line \"{}\"", latin1(line)))
     } else {
         HttpError::bad_request(INVALID_HEADER)
@@ -850,7 +748,7 @@ fn field_line_error(line: &[u8]) -> HttpError {
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6); too large for a `u64` is
 /// [`ContentLength::TooLarge`].
 fn parse_content_length(v: &[u8]) -> Result<ContentLength, HttpError> {
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() || !v.iter().all(|&b| grammar::is_digit(b)) {
         return Err(HttpError::bad_request(CL_INVALID));
     }
     let mut n: u64 = 0;
@@ -891,7 +789,7 @@ fn valid_host(v: &[u8], authority: bool) -> bool {
         }
     };
     if let Some(port) = port {
-        if !port.iter().all(u8::is_ascii_digit) {
+        if !grammar::is_port(port) {
             return false;
         }
     }
@@ -910,13 +808,17 @@ fn valid_reg_name(h: &[u8]) -> bool {
     }
     let mut i = 0;
     while let Some(&b) = h.get(i) {
-        if !REG_NAME[usize::from(b)] {
+        if !grammar::is_reg_name_byte(b) {
             return false;
         }
         if b == b'%' {
             let two = (h.get(i + 1).copied(), h.get(i + 2).copied());
             match two {
-                (Some(x), Some(y)) if x.is_ascii_hexdigit() && y.is_ascii_hexdigit() => i += 3,
+                (Some(x), Some(y))
+                    if grammar::hex_value(x).is_some() && grammar::hex_value(y).is_some() =>
+                {
+                    i += 3
+                }
                 _ => return false,
             }
         } else {
@@ -932,11 +834,14 @@ fn valid_ip_literal(inner: &[u8]) -> bool {
         Some(b'v' | b'V') => {
             // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
             let rest = inner.get(1..).unwrap_or(&[]);
-            let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            let digits = rest
+                .iter()
+                .take_while(|&&b| grammar::hex_value(b).is_some())
+                .count();
             match rest.get(digits..) {
                 Some([b'.', tail @ ..]) if digits > 0 && !tail.is_empty() => tail
                     .iter()
-                    .all(|&b| b == b':' || (b != b'%' && REG_NAME[usize::from(b)])),
+                    .all(|&b| b == b':' || (b != b'%' && grammar::is_reg_name_byte(b))),
                 _ => false,
             }
         }
@@ -1005,7 +910,7 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
     // SP HTTP-version, and nothing after it.
     let version = match line.get(t_end + 1..) {
         Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+            if grammar::is_digit(*major) && grammar::is_digit(*minor) =>
         {
             (*major, *minor)
         }
@@ -1075,12 +980,12 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
 /// the authority's range (RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT /
 /// "+" / "-" / "." )).
 fn split_absolute(t: &[u8]) -> Option<(usize, usize)> {
-    if !t.first()?.is_ascii_alphabetic() {
+    if !grammar::is_alpha(*t.first()?) {
         return None;
     }
     let scheme_len = t
         .iter()
-        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .take_while(|&&b| grammar::is_scheme_byte(b))
         .count();
     if t.get(scheme_len..scheme_len + 3)? != b"://" {
         return None;
@@ -1101,7 +1006,7 @@ fn check_transfer_encoding(te: &[u8]) -> Result<(), HttpError> {
     let mut chunked = 0usize;
     let mut other = false;
     for element in te.split(|&b| b == b',') {
-        let e = trim_ows(element);
+        let e = grammar::trim_ows(element);
         if e.is_empty() {
             continue;
         }
@@ -1123,16 +1028,6 @@ fn check_transfer_encoding(te: &[u8]) -> Result<(), HttpError> {
         return Err(HttpError::not_implemented(TE_MULTIPLE));
     }
     Ok(())
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// Combines repeated fields into the first occurrence, values joined with
@@ -1218,8 +1113,8 @@ fn percent_decode_tail(buf: &mut Vec<u8>, span: Span) -> Span {
         let b = buf[r];
         let decoded = if b == b'%' {
             match (
-                buf.get(r + 1).copied().and_then(hex_digit),
-                buf.get(r + 2).copied().and_then(hex_digit),
+                buf.get(r + 1).copied().and_then(grammar::hex_value),
+                buf.get(r + 2).copied().and_then(grammar::hex_value),
             ) {
                 (Some(h), Some(l)) if r + 2 < end => Some((h << 4) | l),
                 _ => None,
@@ -1481,7 +1376,7 @@ impl RequestParser {
         // window index k sits at buffer position len + k - copy_from.
         let mut copy_from = 0;
         let mut pos = 0;
-        while let Some(off) = find_lf(window.get(pos..).unwrap_or(&[])) {
+        while let Some(off) = find_byte(window.get(pos..).unwrap_or(&[]), b'\n') {
             let lf = pos + off;
             pos = lf + 1;
             let held = self.head.buf.len();

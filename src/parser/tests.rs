@@ -2117,28 +2117,6 @@ fn default_config_is_waitress() {
     );
 }
 
-#[test]
-fn swar_helpers_agree_with_naive() {
-    let mut rng = XorShift(12345);
-    for _ in 0..2000 {
-        let len = (rng.next() % 40) as usize;
-        let v: Vec<u8> = (0..len)
-            .map(|_| match rng.next() % 6 {
-                0 => b'\n',
-                1 => b'\t',
-                2 => 0x7F,
-                3 => (rng.next() % 32) as u8,
-                _ => (rng.next() % 256) as u8,
-            })
-            .collect();
-        assert_eq!(find_lf(&v), v.iter().position(|&b| b == b'\n'));
-        assert_eq!(
-            valid_field_value(&v),
-            v.iter().all(|&b| FIELD_VALUE[usize::from(b)])
-        );
-    }
-}
-
 // Found by fuzzing (parse_request): an error found at the end of a head
 // whose repeated fields had been combined kept the combined values, past the
 // head limit. Errors now free the head at once.
