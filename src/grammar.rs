@@ -74,6 +74,10 @@ pub(crate) static REG_NAME: [bool; 256] = byte_table!(
 pub(crate) const SP: u8 = b' ';
 /// `HTAB = %x09`
 pub(crate) const HTAB: u8 = b'\t';
+/// `CR = %x0D`
+pub(crate) const CR: u8 = b'\r';
+/// `LF = %x0A`
+pub(crate) const LF: u8 = b'\n';
 
 /// `DIGIT = %x30-39`
 #[inline]

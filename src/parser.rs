@@ -65,9 +65,14 @@
 //!   bytes), SP and HTAB inside; any other control byte (NUL, DEL, VT, FF...)
 //!   is 400 `Invalid header`. Only SP and HTAB are stripped around the value
 //!   (never other "whitespace": CVE-2019-16789).
-//! * A bare CR or bare LF anywhere in the head is 400 (CVE-2019-16785):
-//!   `Bare CR or LF found in HTTP message` on the request line,
-//!   `Bare CR or LF found in header line "<line>"` on a field line.
+//! * Every line of the head ends in CRLF. A bare LF, or a CR followed by
+//!   anything but LF, is 400 as soon as it is read (RFC 9112 §2.2,
+//!   CVE-2019-16785): at the LF itself, or at the byte after the CR. Nothing
+//!   that follows is waited for (no end of line, no end of head, no
+//!   timeout). The detail is `Bare CR or LF found in HTTP message` on (or
+//!   before) the request line, `Bare CR or LF found in header line "<line>"`
+//!   on a field line, quoting the line up to and including the bare CR or
+//!   LF.
 //! * A line starting with SP or HTAB (obs-fold) is 400
 //!   `Malformed header line "<line>"`: RFC 9112 §5.2 lets a server reject
 //!   it, and joining folds (as waitress does) is a smuggling surface.
@@ -111,12 +116,12 @@ use std::fmt;
 
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
-use crate::grammar::{self, latin1};
+use crate::grammar::{self, latin1, LF};
 use crate::receiver::{body_too_large, head_too_large, ChunkedReceiver, FixedReceiver};
 use crate::utilities::decimal;
 
 mod swar;
-use swar::find_byte;
+use swar::{find_byte, find_cr_or_lf};
 
 // ---------------------------------------------------------------------------
 // Byte classes: the grammar's (crate::grammar), combined into small class
@@ -590,6 +595,8 @@ struct HeadState {
     line_start: usize,
     /// One blank line was seen before any request line.
     blank_before: bool,
+    /// The last byte taken was a CR: the next one must be its LF.
+    cr_pending: bool,
     line: Option<RequestLine>,
     /// 256-bit filter of field-name hashes.
     bloom: [u64; 4],
@@ -730,15 +737,11 @@ fn split_field_line(line: &[u8]) -> Option<(usize, usize, usize, bool)> {
 }
 
 /// The error for a field line that breaks the grammar, most specific first
-/// (as waitress: bare CR/LF, then obs-fold, then the rest).
+/// (as waitress: obs-fold, then the rest). A line never holds a CR or LF
+/// here: a bare one fails as soon as it is read.
 #[cold]
 fn field_line_error(line: &[u8]) -> HttpError {
-    if line.iter().any(|&b| b == b'\r' || b == b'\n') {
-        HttpError::bad_request(format!(
-            "Bare CR or LF found in header line \"{}\"",
-            latin1(line)
-        ))
-    } else if line.first().is_some_and(|&b| grammar::is_ows(b)) {
+    if line.first().is_some_and(|&b| grammar::is_ows(b)) {
         HttpError::bad_request(format!("Malformed header line \"{}\"", latin1(line)))
     } else {
         HttpError::bad_request(INVALID_HEADER)
@@ -857,23 +860,19 @@ fn valid_ip_literal(inner: &[u8]) -> bool {
 fn parse_request_line(line: &[u8], base: usize) -> Result<RequestLine, LineError> {
     match request_line(line, base) {
         Ok(rl) => Ok(rl),
-        Err(e) => {
-            // The version the answer carries: the one the line names, if it
-            // names 1.0 or 1.1.
-            let v = if line.ends_with(b" HTTP/1.1") {
-                Some(Version::Http11)
-            } else if line.ends_with(b" HTTP/1.0") {
-                Some(Version::Http10)
-            } else {
-                None
-            };
-            let e = if line.iter().any(|&b| b == b'\r' || b == b'\n') {
-                HttpError::bad_request(BARE_CR_LF_START)
-            } else {
-                e
-            };
-            Err((e, v))
-        }
+        Err(e) => Err((e, version_named(line))),
+    }
+}
+
+/// The version an error on the request line is answered with: the one the
+/// line (so far) names, if it names 1.0 or 1.1.
+fn version_named(line: &[u8]) -> Option<Version> {
+    if line.ends_with(b" HTTP/1.1") {
+        Some(Version::Http11)
+    } else if line.ends_with(b" HTTP/1.0") {
+        Some(Version::Http10)
+    } else {
+        None
     }
 }
 
@@ -1376,21 +1375,38 @@ impl RequestParser {
         // window index k sits at buffer position len + k - copy_from.
         let mut copy_from = 0;
         let mut pos = 0;
-        while let Some(off) = find_byte(window.get(pos..).unwrap_or(&[]), b'\n') {
-            let lf = pos + off;
+        loop {
+            // Find where the current line ends: the LF of its CRLF. A bare LF,
+            // or a CR followed by anything but LF, is an error as soon as it
+            // is seen (RFC 9112 §2.2), whatever follows.
+            let lf = if self.st.cr_pending {
+                // The last call ended with a CR: this byte decides.
+                let Some(&b) = window.get(pos) else { break };
+                self.st.cr_pending = false;
+                if b != LF {
+                    return self.fail_in_line(window, copy_from, pos, pos + 1);
+                }
+                pos
+            } else {
+                let rest = window.get(pos..).unwrap_or(&[]);
+                let Some(k) = find_cr_or_lf(rest) else { break };
+                let at = pos + k;
+                if window.get(at) == Some(&LF) {
+                    return self.fail_in_line(window, copy_from, at + 1, at + 1);
+                }
+                match window.get(at + 1) {
+                    None => {
+                        // Decided by the next byte, in the next call.
+                        self.st.cr_pending = true;
+                        break;
+                    }
+                    Some(&LF) => at + 1,
+                    Some(_) => return self.fail_in_line(window, copy_from, at + 1, at + 2),
+                }
+            };
             pos = lf + 1;
             let held = self.head.buf.len();
             let v_lf = held + (lf - copy_from);
-            let cr_before = v_lf > self.st.line_start
-                && if lf > copy_from {
-                    window.get(lf - 1) == Some(&b'\r')
-                } else {
-                    self.head.buf.last() == Some(&b'\r')
-                };
-            if !cr_before {
-                // A bare LF: part of the line, reported when the line ends.
-                continue;
-            }
             let line_start = self.st.line_start;
             let outcome = if line_start >= held {
                 // The whole line is in the new bytes: read it there.
@@ -1444,6 +1460,41 @@ impl RequestParser {
         let version = self.st.line.map(|l| l.version);
         self.fail(head_too_large(max), version);
         window.len() + 1
+    }
+
+    /// Fails with a bare CR or LF in the line being read. The line so far
+    /// runs up to window index `quote_end` (exclusive; the offending CR or
+    /// LF is its last byte) and the bytes consumed up to `consumed`.
+    #[cold]
+    fn fail_in_line(
+        &mut self,
+        window: &[u8],
+        copy_from: usize,
+        quote_end: usize,
+        consumed: usize,
+    ) -> usize {
+        self.push_head(window.get(copy_from..quote_end).unwrap_or(&[]));
+        let line = self.head.buf.get(self.st.line_start..).unwrap_or(&[]);
+        let (e, v) = match self.st.line {
+            None => {
+                // On (or before) the request line.
+                let named = line.get(..line.len().saturating_sub(1)).unwrap_or(&[]);
+                (
+                    HttpError::bad_request(BARE_CR_LF_START),
+                    version_named(named),
+                )
+            }
+            Some(rl) => (
+                HttpError::bad_request(format!(
+                    "Bare CR or LF found in header line \"{}\"",
+                    latin1(line)
+                )),
+                Some(rl.version),
+            ),
+        };
+        self.st.count += consumed as u64;
+        self.fail(e, v);
+        consumed
     }
 
     /// The head ended: checks what needs the whole head, completes the

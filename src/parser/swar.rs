@@ -1,6 +1,6 @@
 //! Word-at-a-time ("SWAR": SIMD within a register) scanners for the parser's
-//! hot loops: finding a byte (the end of a line, a separator) and checking
-//! that a field value has only allowed bytes, eight bytes per step.
+//! hot loops: finding a byte, finding the end of a line, and checking that a
+//! field value has only allowed bytes, eight bytes per step.
 //!
 //! Each scanner has a plain byte-by-byte twin that is the reference: the
 //! unit test below checks on random input that both always agree, and the
@@ -18,7 +18,7 @@
 //! the word tricks out when hunting a bug). The choice is a constant, so the
 //! unused variant costs nothing at run time.
 
-use crate::grammar;
+use crate::grammar::{self, CR, LF};
 
 /// Whether the word-at-a-time scanners are used (see the module docs).
 const USE_SWAR: bool = !cfg!(maitred_no_swar);
@@ -59,6 +59,17 @@ pub(super) fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
     }
 }
 
+/// Position of the first CR or LF in `s`: where a line ends, or where a bare
+/// CR or LF is.
+#[inline]
+pub(super) fn find_cr_or_lf(s: &[u8]) -> Option<usize> {
+    if USE_SWAR {
+        find_cr_or_lf_swar(s)
+    } else {
+        find_cr_or_lf_plain(s)
+    }
+}
+
 /// True when every byte of `v` may appear in a field value
 /// ([`grammar::is_field_value_byte`]).
 #[inline]
@@ -86,6 +97,26 @@ fn find_byte_swar(s: &[u8], needle: u8) -> Option<usize> {
         base += 8;
     }
     find_byte_plain(chunks.remainder(), needle).map(|p| base + p)
+}
+
+fn find_cr_or_lf_plain(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == CR || b == LF)
+}
+
+#[inline]
+fn find_cr_or_lf_swar(s: &[u8]) -> Option<usize> {
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let w = word(c);
+        // The lowest flag of each half is exact, so the lowest of both is.
+        let t = zero_bytes(w ^ (LO * u64::from(CR))) | zero_bytes(w ^ (LO * u64::from(LF)));
+        if t != 0 {
+            return Some(base + (t.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    find_cr_or_lf_plain(chunks.remainder()).map(|p| base + p)
 }
 
 fn all_field_value_plain(v: &[u8]) -> bool {
@@ -153,6 +184,7 @@ mod tests {
             // Every start offset, so every alignment of the words is seen.
             for start in 0..v.len().min(9) {
                 let s = &v[start..];
+                assert_eq!(find_cr_or_lf_swar(s), find_cr_or_lf_plain(s), "{s:?}");
                 for needle in [b'\n', b':', b' ', b'%', 0x80, 0] {
                     assert_eq!(
                         find_byte_swar(s, needle),
@@ -171,6 +203,7 @@ mod tests {
             for b in 0..=255u8 {
                 let mut v = vec![b'a'; 8];
                 v[lane] = b;
+                assert_eq!(find_cr_or_lf_swar(&v), find_cr_or_lf_plain(&v));
                 if b != b'a' {
                     assert_eq!(find_byte_swar(&v, b), Some(lane));
                 }

@@ -1,0 +1,61 @@
+//! Issue 11 ("strictness, round two") on the wire: each rule seen from a
+//! client on a loopback socket, answered with the error the parser chose
+//! and a closed connection.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use maitred::{Request, Response};
+
+fn hello(_req: &mut Request) -> Response {
+    Response::text("Hello, World!")
+}
+
+/// Sends `raw` (and nothing else, leaving the connection open for writing),
+/// reads the answer, checks it is `status` with `detail` in its body and
+/// that the server then closes the connection. Returns how long the answer
+/// took.
+#[track_caller]
+fn answered(c: &mut Client, raw: &[u8], status: u16, detail: &str) -> Duration {
+    let t = Instant::now();
+    c.send(raw);
+    let r = c.read_response().expect("an answer");
+    let took = t.elapsed();
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(r.text().contains(detail), "{:?} lacks {detail:?}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
+    c.assert_closed();
+    took
+}
+
+backend_tests! {
+    fn bare_lf_is_answered_without_waiting_for_the_rest(poll: bool) {
+        // Nothing after the bare LF: no CRLF, no end of head. The answer
+        // must not wait for channel_timeout (set far above the read
+        // timeout here).
+        let s = start(hello, adj(poll).channel_timeout(3600));
+        let mut c = Client::connect(s.addr);
+        let took = answered(
+            &mut c,
+            b"GET / HTTP/1.1\r\nHost: x\r\nFoo: a\n bar",
+            400,
+            "Bare CR or LF found in header line \"Foo: a\n\"",
+        );
+        assert!(took < READ_TIMEOUT, "{took:?}");
+        let mut c = Client::connect(s.addr);
+        answered(&mut c, b"GET / HTTP/1.1\n", 400, "Bare CR or LF found in HTTP message");
+    }
+
+    fn bare_cr_is_answered_at_the_next_byte(poll: bool) {
+        let s = start(hello, adj(poll).channel_timeout(3600));
+        let mut c = Client::connect(s.addr);
+        answered(
+            &mut c,
+            b"GET / HTTP/1.1\r\nHost: x\rX",
+            400,
+            "Bare CR or LF found in header line \"Host: x\r\"",
+        );
+    }
+}
