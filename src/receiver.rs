@@ -29,8 +29,11 @@
 //!   discarded.
 //! * Chunk data must be followed by exactly CRLF, else
 //!   `Chunk not properly terminated`.
-//! * Blank lines (a lone CRLF) where a chunk-size line is expected are
-//!   skipped, as waitress does.
+//! * An empty line where a chunk-size line is expected (right after the
+//!   head, or after a chunk's data CRLF) is `Invalid chunk size` at its CR:
+//!   `chunk-size` is `1*HEXDIG`. waitress skips such lines, but a front end
+//!   that reads one as a zero-size last chunk would see the body end where
+//!   this server does not.
 //! * Trailer field lines are checked against the field-line grammar (RFC 9112
 //!   §5: `token ":" OWS value OWS`, no obs-fold, no bare CR or LF) and
 //!   discarded. The trailer section counts against `max_request_header_size`
@@ -154,10 +157,8 @@ impl FixedReceiver {
 /// Where the chunked decoder is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Start of a chunk-size line: a hex digit, or CR of a blank line.
+    /// Start of a chunk-size line: a hex digit.
     SizeStart,
-    /// After the CR of a blank line: LF.
-    BlankLf,
     /// After at least one hex digit: more digits, `;` or CR.
     Size,
     /// After `;`: the first byte of an extension name.
@@ -348,18 +349,12 @@ impl ChunkedReceiver {
             }
         }
         self.state = match self.state {
-            SizeStart => match b {
-                b'\r' => BlankLf,
-                _ => {
-                    let v = hex_value(b).ok_or_else(size_err)?;
-                    self.size = u64::from(v);
-                    Size
-                }
-            },
-            BlankLf => match b {
-                b'\n' => SizeStart,
-                _ => return Err(size_err()),
-            },
+            SizeStart => {
+                // chunk-size = 1*HEXDIG: no empty line, no space, no sign.
+                let v = hex_value(b).ok_or_else(size_err)?;
+                self.size = u64::from(v);
+                Size
+            }
             Size => match b {
                 b'\r' => SizeLf,
                 b';' => ExtNameStart,

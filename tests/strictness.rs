@@ -58,4 +58,24 @@ backend_tests! {
             "Bare CR or LF found in header line \"Host: x\r\"",
         );
     }
+
+    fn empty_line_before_a_chunk_size_is_rejected(poll: bool) {
+        let s = start(hello, adj(poll));
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        // Directly after the head.
+        let mut c = Client::connect(s.addr);
+        let mut req = head.to_vec();
+        req.extend_from_slice(b"\r\n5\r\nhello\r\n0\r\n\r\n");
+        answered(&mut c, &req, 400, "Invalid chunk size");
+        // Between a chunk's CRLF and the next size.
+        let mut c = Client::connect(s.addr);
+        let mut req = head.to_vec();
+        req.extend_from_slice(b"5\r\nhello\r\n\r\n0\r\n\r\n");
+        answered(&mut c, &req, 400, "Invalid chunk size");
+        // Without them, the same body is fine.
+        let mut c = Client::connect(s.addr);
+        let mut req = head.to_vec();
+        req.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(c.roundtrip(&req).status, 200);
+    }
 }

@@ -1712,10 +1712,26 @@ req_err!(
     400,
     "Invalid chunk extension"
 );
+// Issue 11: chunk-size = 1*HEXDIG, so no empty line before a size (waitress
+// skips them). Right after the head:
 req!(
-    chunk_blank_lines_skipped,
-    &chunked(b"\r\n\r\n5\r\nhello\r\n\r\n0\r\n\r\n"),
-    |o| assert_eq!(o.body(), b"hello")
+    chunk_empty_line_after_the_head_rejected,
+    &chunked(b"\r\n5\r\nhello\r\n0\r\n\r\n"),
+    |o| {
+        o.err(400, "Invalid chunk size");
+        // Decided at the CR, the first byte of the body.
+        assert_eq!(o.consumed, chunked(b"").len() + 1);
+        assert_eq!(o.err_version(), Version::Http11);
+    }
+);
+// ... and between a chunk's CRLF and the next size.
+req!(
+    chunk_empty_line_between_chunks_rejected,
+    &chunked(b"5\r\nhello\r\n\r\n0\r\n\r\n"),
+    |o| {
+        o.err(400, "Invalid chunk size");
+        assert_eq!(o.consumed, chunked(b"5\r\nhello\r\n\r").len());
+    }
 );
 req_err!(
     chunk_data_not_followed_by_crlf,
