@@ -32,6 +32,16 @@
 //!   N raw head bytes or more; an accepted head adds the derived values
 //!   (combined repeated fields, the decoded path) after them, at most about
 //!   as much again.
+//! * Each element of the head is bounded too, and refused at the first byte
+//!   past its limit (nothing after it is read or held): a request line
+//!   (CRLF not counted) over `max_request_line_size` is 414
+//!   `exceeds max_request_line_size of N` when the request-target is what
+//!   is long (it is longer than the method, and what follows it is no
+//!   longer than `HTTP/d.d`), else 400 with the same detail; a field line
+//!   over `max_header_field_size` is 431 `exceeds max_header_field_size of
+//!   N`; the first byte of a field line beyond `max_header_fields` is 431
+//!   `exceeds max_header_fields of N`. When the head limit is reached on
+//!   the same byte, it wins.
 //! * A `Content-Length` of `max_request_body_size` or more is answered with
 //!   413 `exceeds max_body of N`; chunked bodies count wire bytes (see
 //!   [`crate::receiver`]).
@@ -233,7 +243,9 @@ const VERSION_UNSUPPORTED: &str = "HTTP Version Not Supported";
 
 /// The limits the parser enforces, from the server's settings.
 ///
-/// The default is waitress's.
+/// The defaults are waitress's, plus the limits on a head's elements that
+/// waitress does not have (`max_request_line_size`, `max_header_field_size`,
+/// `max_header_fields`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParserConfig {
     /// `max_request_header_size`: the most bytes a head (and a chunked
@@ -248,6 +260,17 @@ pub struct ParserConfig {
     /// `inbuf_overflow`: a body is kept in memory until it would reach this
     /// many bytes, then in a temporary file. Default 524288 (512 KiB).
     pub inbuf_overflow: u64,
+    /// `max_request_line_size`: the most bytes a request line may have,
+    /// CRLF not counted. The byte past it is answered with 414 when the
+    /// request-target is what is long, else 400. Default 8192.
+    pub max_request_line_size: u64,
+    /// `max_header_field_size`: the most bytes one field line may have
+    /// (name, colon and value, CRLF not counted); the byte past it is
+    /// answered with 431. Default 8192.
+    pub max_header_field_size: u64,
+    /// `max_header_fields`: the most field lines a head may have; the first
+    /// byte of one more is answered with 431. Default 100.
+    pub max_header_fields: usize,
 }
 
 impl Default for ParserConfig {
@@ -256,6 +279,9 @@ impl Default for ParserConfig {
             max_request_header_size: 262_144,
             max_request_body_size: 1_073_741_824,
             inbuf_overflow: 524_288,
+            max_request_line_size: 8192,
+            max_header_field_size: 8192,
+            max_header_fields: 100,
         }
     }
 }
@@ -597,6 +623,8 @@ struct HeadState {
     blank_before: bool,
     /// The last byte taken was a CR: the next one must be its LF.
     cr_pending: bool,
+    /// Field lines read so far (dropped ones included).
+    field_lines: usize,
     line: Option<RequestLine>,
     /// 256-bit filter of field-name hashes.
     bloom: [u64; 4],
@@ -634,9 +662,55 @@ impl HeadState {
                 Ok(LineOutcome::Taken)
             }
             Some(rl) => {
+                self.field_lines += 1;
                 self.field_line(line, base, rl.version, fields)
                     .map_err(|e| (e, Some(rl.version)))?;
                 Ok(LineOutcome::Taken)
+            }
+        }
+    }
+
+    /// The most bytes the current line may have (CRLF not counted): the
+    /// request line's limit, a field line's, or none at all once the head
+    /// has as many field lines as it may (then any byte but the CR of the
+    /// final blank line is one field line too many).
+    fn line_limit(&self, config: &ParserConfig) -> usize {
+        let limit = match self.line {
+            None => config.max_request_line_size,
+            Some(_) if self.field_lines >= config.max_header_fields => 0,
+            Some(_) => config.max_header_field_size,
+        };
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    }
+
+    /// The error for a line that went past [`line_limit`](Self::line_limit);
+    /// `line` is the line so far, the byte past the limit included.
+    #[cold]
+    fn line_too_long(&self, line: &[u8], config: &ParserConfig) -> LineError {
+        match self.line {
+            None => {
+                let max = config.max_request_line_size;
+                let detail = format!("exceeds max_request_line_size of {max}");
+                let e = if target_is_what_is_long(line) {
+                    HttpError::uri_too_long(detail)
+                } else {
+                    HttpError::bad_request(detail)
+                };
+                (e, None)
+            }
+            Some(rl) => {
+                let detail = if self.field_lines >= config.max_header_fields {
+                    format!("exceeds max_header_fields of {}", config.max_header_fields)
+                } else {
+                    format!(
+                        "exceeds max_header_field_size of {}",
+                        config.max_header_field_size
+                    )
+                };
+                (
+                    HttpError::request_header_fields_too_large(detail),
+                    Some(rl.version),
+                )
             }
         }
     }
@@ -862,6 +936,24 @@ fn parse_request_line(line: &[u8], base: usize) -> Result<RequestLine, LineError
         Ok(rl) => Ok(rl),
         Err(e) => Err((e, version_named(line))),
     }
+}
+
+/// Whether a request line that went past `max_request_line_size` did so
+/// because of its request-target (414) rather than its method or what
+/// follows the target (400). `line` is the line up to the byte past the
+/// limit. The target is what is long when it is longer than the method and
+/// nothing after it is longer than an `HTTP/d.d` version.
+fn target_is_what_is_long(line: &[u8]) -> bool {
+    let Some(m_end) = find_byte(line, grammar::SP) else {
+        // Still in the method.
+        return false;
+    };
+    let rest = line.get(m_end + 1..).unwrap_or(&[]);
+    let (target, after) = match find_byte(rest, grammar::SP) {
+        Some(t) => (rest.get(..t).unwrap_or(&[]), rest.get(t + 1..)),
+        None => (rest, None),
+    };
+    target.len() > m_end && after.is_none_or(|v| v.len() <= b"HTTP/1.1".len())
 }
 
 /// The version an error on the request line is answered with: the one the
@@ -1388,8 +1480,21 @@ impl RequestParser {
                 }
                 pos
             } else {
+                // The line may take `room` more bytes; the one after them
+                // (unless it is a CR or LF) is past its limit.
+                let v_pos = self.head.buf.len() + (pos - copy_from);
+                let room = self
+                    .st
+                    .line_limit(&self.config)
+                    .saturating_sub(v_pos - self.st.line_start);
                 let rest = window.get(pos..).unwrap_or(&[]);
-                let Some(k) = find_cr_or_lf(rest) else { break };
+                let scan = rest.get(..room.saturating_add(1)).unwrap_or(rest);
+                let Some(k) = find_cr_or_lf(scan) else {
+                    if scan.len() > room {
+                        return self.fail_too_long(window, copy_from, pos + room + 1);
+                    }
+                    break;
+                };
                 let at = pos + k;
                 if window.get(at) == Some(&LF) {
                     return self.fail_in_line(window, copy_from, at + 1, at + 1);
@@ -1495,6 +1600,18 @@ impl RequestParser {
         self.st.count += consumed as u64;
         self.fail(e, v);
         consumed
+    }
+
+    /// Fails with a line that went past its limit; window index `end - 1`
+    /// is the first byte past it (the last one consumed).
+    #[cold]
+    fn fail_too_long(&mut self, window: &[u8], copy_from: usize, end: usize) -> usize {
+        self.push_head(window.get(copy_from..end).unwrap_or(&[]));
+        let line = self.head.buf.get(self.st.line_start..).unwrap_or(&[]);
+        let (e, v) = self.st.line_too_long(line, &self.config);
+        self.st.count += end as u64;
+        self.fail(e, v);
+        end
     }
 
     /// The head ended: checks what needs the whole head, completes the

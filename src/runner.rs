@@ -1155,7 +1155,10 @@ mod tests {
             [
                 "reuse_port",
                 "shutdown_timeout",
-                "systemd_socket_activation"
+                "systemd_socket_activation",
+                "max_request_line_size",
+                "max_header_field_size",
+                "max_header_fields"
             ]
         );
     }

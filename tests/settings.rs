@@ -255,6 +255,67 @@ backend_tests! {
 }
 
 // ------------------------------------------------------------------
+// Limits on a request head's elements: max_request_line_size,
+// max_header_field_size, max_header_fields (not in waitress)
+// ------------------------------------------------------------------
+
+/// Sends `raw` on a new connection; returns the response after checking
+/// that an error response closes the connection.
+fn answer(addr: SocketAddr, raw: &[u8]) -> Resp {
+    let mut c = Client::connect(addr);
+    let r = c.roundtrip(raw);
+    if r.status >= 400 {
+        assert_eq!(r.header("connection"), Some("close"));
+        c.assert_closed();
+    }
+    r
+}
+
+backend_tests! {
+    fn max_request_line_size_bounds_the_request_line(poll: bool) {
+        let mut a = adj(poll);
+        a.set("max_request_line_size", "30").unwrap();
+        let s = start(hello, a);
+        // "GET /" + 16 + " HTTP/1.1" is 30 bytes: served.
+        let target = format!("/{}", "a".repeat(16));
+        let ok = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(answer(s.addr, ok.as_bytes()).status, 200);
+        // One more target byte: 414.
+        let long = format!("GET {target}a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = answer(s.addr, long.as_bytes());
+        assert_eq!((r.status, r.reason.as_str()), (414, "URI Too Long"));
+        assert!(r.text().contains("exceeds max_request_line_size of 30"), "{}", r.text());
+        // A long method instead: 400.
+        let r = answer(s.addr, format!("{} / HTTP/1.1\r\n\r\n", "G".repeat(40)).as_bytes());
+        assert_eq!(r.status, 400);
+        assert!(r.text().contains("exceeds max_request_line_size of 30"), "{}", r.text());
+    }
+
+    fn max_header_field_size_bounds_one_field_line(poll: bool) {
+        let s = start(hello, adj(poll).max_header_field_size(20));
+        // "X-A: " + 15 bytes is 20: served.
+        let ok = format!("GET / HTTP/1.1\r\nHost: x\r\nX-A: {}\r\n\r\n", "v".repeat(15));
+        assert_eq!(answer(s.addr, ok.as_bytes()).status, 200);
+        let long = format!("GET / HTTP/1.1\r\nHost: x\r\nX-A: {}\r\n\r\n", "v".repeat(16));
+        let r = answer(s.addr, long.as_bytes());
+        assert_eq!(r.status, 431);
+        assert!(r.text().contains("exceeds max_header_field_size of 20"), "{}", r.text());
+    }
+
+    fn max_header_fields_bounds_the_number_of_field_lines(poll: bool) {
+        let mut a = adj(poll);
+        a.set("max_header_fields", "3").unwrap();
+        let s = start(hello, a);
+        let ok = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n";
+        assert_eq!(answer(s.addr, ok).status, 200);
+        let more = b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        let r = answer(s.addr, more);
+        assert_eq!(r.status, 431);
+        assert!(r.text().contains("exceeds max_header_fields of 3"), "{}", r.text());
+    }
+}
+
+// ------------------------------------------------------------------
 // threads, send_bytes, asyncore_loop_timeout, backlog
 // ------------------------------------------------------------------
 

@@ -78,4 +78,33 @@ backend_tests! {
         req.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
         assert_eq!(c.roundtrip(&req).status, 200);
     }
+
+    fn a_100_kb_element_is_refused_once_past_its_limit(poll: bool) {
+        // Only the first 9,000 bytes of each 100 KB element are sent: the
+        // answer must come without the rest.
+        let s = start(hello, adj(poll).channel_timeout(3600));
+        let cases: [(&[u8], u8, u16, &str); 4] = [
+            (b"", b'M', 400, "exceeds max_request_line_size of 8192"),
+            (b"GET /", b't', 414, "exceeds max_request_line_size of 8192"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n", b'n', 431, "exceeds max_header_field_size of 8192"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX: ", b'v', 431, "exceeds max_header_field_size of 8192"),
+        ];
+        for (prefix, fill, status, detail) in cases {
+            let mut req = prefix.to_vec();
+            req.extend(std::iter::repeat_n(fill, 9000));
+            let mut c = Client::connect(s.addr);
+            answered(&mut c, &req, status, detail);
+        }
+    }
+
+    fn ten_thousand_tiny_fields_are_refused_at_the_101st(poll: bool) {
+        let s = start(hello, adj(poll).channel_timeout(3600));
+        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        // The first 110 of them; the answer must not wait for the others.
+        for _ in 0..110 {
+            req.extend_from_slice(b"a:\r\n");
+        }
+        let mut c = Client::connect(s.addr);
+        answered(&mut c, &req, 431, "exceeds max_header_fields of 100");
+    }
 }

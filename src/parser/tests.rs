@@ -215,6 +215,16 @@ fn cfg(max_header: u64, max_body: u64) -> ParserConfig {
     }
 }
 
+/// `c` without the limits on a head's elements (only the head limit).
+fn no_element_limits(c: ParserConfig) -> ParserConfig {
+    ParserConfig {
+        max_request_line_size: u64::MAX,
+        max_header_field_size: u64::MAX,
+        max_header_fields: usize::MAX,
+        ..c
+    }
+}
+
 /// A table-driven case (httparse's `req!`): a name, the input, optionally a
 /// config, and a closure checking the [`Outcome`].
 macro_rules! req {
@@ -1095,6 +1105,7 @@ req!(
 
 req!(
     many_distinct_fields,
+    config: no_element_limits(ParserConfig::default()),
     &{
         let mut v = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
         for i in 0..300 {
@@ -1803,6 +1814,265 @@ req!(
 );
 
 // ---------------------------------------------------------------------------
+// Limits on the elements of a head (issue 11): max_request_line_size,
+// max_header_field_size, max_header_fields. Each is decided at the first
+// byte past it, without reading (or holding) the rest.
+
+/// Element limits: request line, one field line, number of field lines.
+fn limits(line: u64, field: u64, fields: usize) -> ParserConfig {
+    ParserConfig {
+        max_request_line_size: line,
+        max_header_field_size: field,
+        max_header_fields: fields,
+        ..ParserConfig::default()
+    }
+}
+
+/// `n` bytes of `b`.
+fn run(b: u8, n: usize) -> Vec<u8> {
+    vec![b; n]
+}
+
+/// `GET /aaa... HTTP/1.1` of exactly `len` bytes (CRLF not counted), and a
+/// Host.
+fn line_of(len: usize) -> Vec<u8> {
+    let mut l = b"GET /".to_vec();
+    l.extend(run(b'a', len - b"GET / HTTP/1.1".len()));
+    l.extend_from_slice(b" HTTP/1.1");
+    assert_eq!(l.len(), len);
+    with_line(&l)
+}
+
+req!(request_line_at_its_limit, &line_of(8192), |o| {
+    assert_eq!(o.ok().uri.len(), 8192 - 13);
+});
+req!(request_line_past_its_limit_is_414, &line_of(8193), |o| {
+    o.err(414, "exceeds max_request_line_size of 8192");
+    // The byte past the limit is the last one consumed.
+    assert_eq!(o.consumed, 8193);
+    assert_eq!(o.err_version(), Version::Http11);
+});
+req!(
+    a_100_kb_target_is_refused_at_the_limit,
+    &{
+        let mut v = b"GET /".to_vec();
+        v.extend(run(b'x', 100_000));
+        v
+    },
+    |o| {
+        o.err(414, "exceeds max_request_line_size of 8192");
+        assert_eq!(o.consumed, 8193);
+    }
+);
+req!(
+    a_100_kb_absolute_form_target_is_414,
+    &{
+        let mut v = b"GET http://example.com/".to_vec();
+        v.extend(run(b'x', 100_000));
+        v
+    },
+    |o| o.err(414, "exceeds max_request_line_size of 8192")
+);
+req!(a_100_kb_method_is_400, &run(b'G', 100_000), |o| {
+    o.err(400, "exceeds max_request_line_size of 8192");
+    assert_eq!(o.consumed, 8193);
+});
+req!(
+    request_line_long_method_short_target_is_400,
+    config: limits(20, 8192, 100),
+    b"ABCDEFGHIJKLMNOP /ab HTTP/1.1\r\nHost: x\r\n\r\n",
+    |o| {
+        o.err(400, "exceeds max_request_line_size of 20");
+        assert_eq!(o.consumed, 21);
+    }
+);
+req!(
+    request_line_crossing_in_the_version_after_a_long_target_is_414,
+    config: limits(20, 8192, 100),
+    b"GET /abcdefghijklm HTTP/1.1\r\nHost: x\r\n\r\n",
+    |o| o.err(414, "exceeds max_request_line_size of 20")
+);
+req!(
+    request_line_with_a_long_tail_after_the_version_is_400,
+    config: limits(20, 8192, 100),
+    b"GET /a HTTP/1.1 aaaaaaaaaaaaaaa\r\nHost: x\r\n\r\n",
+    |o| o.err(400, "exceeds max_request_line_size of 20")
+);
+req!(
+    request_line_limit_counts_no_crlf,
+    config: limits(14, 8192, 100),
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    |o| {
+        o.ok();
+    }
+);
+req!(
+    bare_cr_at_the_request_line_limit_is_a_bare_cr,
+    config: limits(14, 8192, 100),
+    b"GET / HTTP/1.1\rX",
+    |o| o.err(400, BARE_CR_LF_START)
+);
+req!(
+    head_limit_wins_over_the_line_limit_on_the_same_byte,
+    config: ParserConfig {
+        max_request_header_size: 11,
+        ..limits(10, 8192, 100)
+    },
+    b"GET /abcdefghij HTTP/1.1\r\n\r\n",
+    |o| o.err(431, "exceeds max_header of 11")
+);
+
+/// A request with one field line `name: value` of exactly `len` bytes.
+fn field_of(len: usize) -> Vec<u8> {
+    let mut l = b"X-Long: ".to_vec();
+    l.extend(run(b'v', len - 8));
+    with_header(&l)
+}
+
+req!(field_line_at_its_limit, &field_of(8192), |o| {
+    assert_eq!(o.ok().header("x-long").map(<[u8]>::len), Some(8184));
+});
+req!(field_line_past_its_limit_is_431, &field_of(8193), |o| {
+    o.err(431, "exceeds max_header_field_size of 8192");
+    let head = b"GET / HTTP/1.1\r\nHost: x\r\n".len();
+    assert_eq!(o.consumed, head + 8193);
+    assert_eq!(o.err_version(), Version::Http11);
+});
+req!(
+    a_100_kb_header_value_is_refused_at_the_limit,
+    &{
+        let mut v = b"GET / HTTP/1.0\r\nX: ".to_vec();
+        v.extend(run(b'v', 100_000));
+        v
+    },
+    |o| {
+        o.err(431, "exceeds max_header_field_size of 8192");
+        assert_eq!(o.consumed, 16 + 8193);
+        assert_eq!(o.err_version(), Version::Http10);
+    }
+);
+req!(
+    a_100_kb_header_name_is_refused_at_the_limit,
+    &{
+        let mut v = b"GET / HTTP/1.1\r\n".to_vec();
+        v.extend(run(b'N', 100_000));
+        v
+    },
+    |o| {
+        o.err(431, "exceeds max_header_field_size of 8192");
+        assert_eq!(o.consumed, 16 + 8193);
+    }
+);
+req!(
+    field_line_limit_counts_no_crlf,
+    config: limits(8192, 7, 100),
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    |o| {
+        o.ok();
+    }
+);
+req!(
+    bare_lf_at_the_field_line_limit_is_a_bare_lf,
+    config: limits(8192, 7, 100),
+    b"GET / HTTP/1.1\r\nHost: x\n",
+    |o| o.err(400, "Bare CR or LF found in header line \"Host: x\n\"")
+);
+
+/// A request with `n` field lines (Host first).
+fn fields(n: usize) -> Vec<u8> {
+    let mut v = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 1..n {
+        v.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+    }
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+req!(max_header_fields_at_the_limit, &fields(100), |o| {
+    assert_eq!(o.ok().headers.len(), 100);
+});
+req!(one_field_line_too_many_is_431, &fields(101), |o| {
+    o.err(431, "exceeds max_header_fields of 100");
+    // Decided at the first byte of the 101st field line.
+    let before: usize = fields(100).len() - 2;
+    assert_eq!(o.consumed, before + 1);
+});
+#[test]
+fn ten_thousand_tiny_fields_are_refused_at_the_101st() {
+    let mut v = b"GET / HTTP/1.1\r\n".to_vec();
+    for _ in 0..10_000 {
+        v.extend_from_slice(b"a:\r\n");
+    }
+    v.extend_from_slice(b"\r\n");
+    // Whole and at random cuts (a byte-by-byte feed of 40 KB is slow in
+    // debug builds and adds nothing here).
+    let whole = feed(ParserConfig::default(), &v, &[]);
+    whole.err(431, "exceeds max_header_fields of 100");
+    assert_eq!(whole.consumed, 16 + 100 * 4 + 1);
+    let mut rng = XorShift(11);
+    for _ in 0..6 {
+        assert_eq!(whole, feed(ParserConfig::default(), &v, &rng.cuts(v.len())));
+    }
+}
+#[test]
+fn long_elements_are_never_held_past_their_limit() {
+    let mut inputs = Vec::new();
+    for (prefix, fill) in [
+        (&b""[..], b'M'),
+        (b"GET /", b't'),
+        (b"GET / HTTP/1.1\r\n", b'n'),
+        (b"GET / HTTP/1.1\r\nX: ", b'v'),
+    ] {
+        let mut v = prefix.to_vec();
+        v.extend(run(fill, 100_000));
+        inputs.push(v);
+    }
+    for input in inputs {
+        let mut p = RequestParser::new(ParserConfig::default());
+        let mut held = 0;
+        let mut consumed = 0;
+        for piece in input.chunks(1000) {
+            consumed += p.received(piece);
+            held = held.max(p.buffered_head_bytes());
+            if p.is_completed() {
+                break;
+            }
+        }
+        assert!(p.is_completed() && p.error().is_some());
+        // At most the request line and one field line, each at its limit.
+        assert!(consumed <= 16 + 8193, "{consumed}");
+        assert!(held <= 16 + 8192, "{held}");
+        assert_eq!(p.buffered_head_bytes(), 0);
+    }
+}
+req!(
+    dropped_fields_count_as_field_lines,
+    config: limits(8192, 8192, 2),
+    b"GET / HTTP/1.1\r\nHost: x\r\nX_Under: y\r\nZ: z\r\n\r\n",
+    |o| o.err(431, "exceeds max_header_fields of 2")
+);
+req!(
+    an_obs_fold_past_the_field_count_is_431,
+    config: limits(8192, 8192, 1),
+    b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+    |o| o.err(431, "exceeds max_header_fields of 1")
+);
+req!(
+    the_end_of_head_after_the_last_allowed_field_is_fine,
+    config: limits(8192, 8192, 1),
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    |o| {
+        o.ok();
+    }
+);
+req!(
+    a_bare_cr_after_the_last_allowed_field_is_a_bare_cr,
+    config: limits(8192, 8192, 1),
+    b"GET / HTTP/1.1\r\nHost: x\r\n\rX",
+    |o| o.err(400, "Bare CR or LF found in header line \"\r\"")
+);
+
+// ---------------------------------------------------------------------------
 // Head size limit (max_request_header_size, waitress's `>=`).
 
 /// `GET / HTTP/1.1\r\nX-Pad: aaa...\r\n\r\n` of exactly `len` bytes.
@@ -1901,14 +2171,14 @@ fn dripping_a_large_head_is_linear() {
     }
     v.extend_from_slice(b"\r\n");
     let bytewise: Vec<usize> = (1..v.len()).collect();
-    let o = feed(cfg(1 << 20, 1000), &v, &bytewise);
+    let o = feed(no_element_limits(cfg(1 << 20, 1000)), &v, &bytewise);
     assert_eq!(o.ok().headers.len(), 2);
     // One 256 KiB line, dripped too.
     let mut v = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
     v.extend(std::iter::repeat_n(b'v', 256 * 1024));
     v.extend_from_slice(b"\r\n\r\n");
     let bytewise: Vec<usize> = (1..v.len()).collect();
-    let o = feed(cfg(1 << 20, 1000), &v, &bytewise);
+    let o = feed(no_element_limits(cfg(1 << 20, 1000)), &v, &bytewise);
     assert_eq!(o.ok().header("x").map(<[u8]>::len), Some(256 * 1024));
 }
 
@@ -2221,6 +2491,14 @@ fn default_config_is_waitress() {
             c.inbuf_overflow
         ),
         (262_144, 1_073_741_824, 524_288)
+    );
+    assert_eq!(
+        (
+            c.max_request_line_size,
+            c.max_header_field_size,
+            c.max_header_fields
+        ),
+        (8192, 8192, 100)
     );
 }
 
