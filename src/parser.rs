@@ -95,9 +95,13 @@
 //! Host (RFC 9112 §3.2): an HTTP/1.1 request without `Host` is 400; a `Host`
 //! value must be `uri-host [ ":" port ]` (RFC 3986 §3.2.2: an IP-literal in
 //! brackets, an IPv4 address or a reg-name of unreserved, pct-encoded and
-//! sub-delims bytes; port = `*DIGIT`) or empty. For an absolute-form target
+//! sub-delims bytes; port = `*DIGIT`) with a host that is not empty (RFC
+//! 9110 §4.2.1: an `http` URI with an empty host is invalid), else 400
+//! `Host header is invalid`, in HTTP/1.0 too. For an absolute-form target
 //! the application sees the target's authority as `Host` (RFC 9112 §3.2.2:
-//! the server MUST ignore the received `Host`).
+//! the server MUST ignore the received `Host`), but a received `Host` is
+//! still checked: an invalid one (empty included) is 400 whatever the
+//! target (RFC 9112 §3.2 makes no exception).
 //!
 //! Framing (RFC 9112 §6):
 //! * `Content-Length` must be `1*DIGIT` (`+5`, `-1`, `0x5`, `5, 5` and empty
@@ -737,7 +741,7 @@ impl HeadState {
                 if self.host {
                     return Err(duplicate(name));
                 }
-                if !valid_host(value, false) {
+                if !valid_host(value) {
                     return Err(HttpError::bad_request(HOST_INVALID));
                 }
                 self.host = true;
@@ -841,11 +845,12 @@ fn parse_content_length(v: &[u8]) -> Result<ContentLength, HttpError> {
     Ok(ContentLength::Value(n))
 }
 
-/// Validates `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3.2.3). With
-/// `authority`, the host must not be empty (an absolute-form target, RFC
-/// 9110 §4.2.1) and userinfo is refused (RFC 9110 §4.2.4: no `@` in the
-/// reg-name character set anyway).
-fn valid_host(v: &[u8], authority: bool) -> bool {
+/// Validates `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3.2.3) with a host
+/// that is not empty: an `http` or `https` URI with an empty host is
+/// invalid (RFC 9110 §4.2.1, §4.2.2), whether it comes from the target's
+/// authority or from `Host`. Userinfo is refused (RFC 9110 §4.2.4: there
+/// is no `@` in the reg-name character set anyway).
+fn valid_host(v: &[u8]) -> bool {
     let (host, port) = if v.first() == Some(&b'[') {
         let Some(close) = v.iter().position(|&b| b == b']') else {
             return false;
@@ -870,7 +875,7 @@ fn valid_host(v: &[u8], authority: bool) -> bool {
             return false;
         }
     }
-    if authority && host.is_empty() {
+    if host.is_empty() {
         return false;
     }
     host.first() == Some(&b'[') || valid_reg_name(host)
@@ -1027,7 +1032,7 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
         }
         _ => {
             let (a_start, a_end) = split_absolute(target).ok_or_else(bad_target)?;
-            if !valid_host(target.get(a_start..a_end).unwrap_or(&[]), true) {
+            if !valid_host(target.get(a_start..a_end).unwrap_or(&[])) {
                 return Err(bad_target());
             }
             let authority = Span::new(base + t_start + a_start, base + t_start + a_end);

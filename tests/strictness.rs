@@ -107,4 +107,16 @@ backend_tests! {
         let mut c = Client::connect(s.addr);
         answered(&mut c, &req, 431, "exceeds max_header_fields of 100");
     }
+
+    fn empty_host_is_a_400(poll: bool) {
+        let s = start(hello, adj(poll));
+        for req in [
+            &b"GET / HTTP/1.1\r\nHost:\r\n\r\n"[..],
+            b"GET / HTTP/1.0\r\nHost: \r\n\r\n",
+            b"GET http://example.com/ HTTP/1.1\r\nHost:\r\n\r\n",
+        ] {
+            let mut c = Client::connect(s.addr);
+            answered(&mut c, req, 400, "Host header is invalid");
+        }
+    }
 }

@@ -40,7 +40,8 @@ enum Difference {
     NonAsciiTarget,
     /// HTTP/1.1 without Host (RFC 9112 §3.2): 400.
     MissingHost,
-    /// A Host value that is not `uri-host [":" port]` (RFC 9112 §3.2): 400.
+    /// A Host value that is not `uri-host [":" port]` with a non-empty host
+    /// (RFC 9112 §3.2, RFC 9110 §4.2.1): 400.
     InvalidHost,
     /// A second Host or Content-Length field: 400.
     DuplicateSingleton,
@@ -109,15 +110,17 @@ fn values<'a>(fields: &Fields<'a>, name: &str) -> Vec<&'a [u8]> {
         .collect()
 }
 
-/// `host[:port]` in its plainest form: letters, digits, `-` and `.`, then
-/// optional `:digits`. maitred must accept such a Host.
+/// `host[:port]` in its plainest form: a non-empty run of letters, digits,
+/// `-` and `.`, then optional `:digits`. maitred must accept such a Host.
 fn plain_host(v: &[u8]) -> bool {
     let (host, port) = match v.iter().position(|&b| b == b':') {
         Some(c) => (&v[..c], Some(&v[c + 1..])),
         None => (v, None),
     };
-    host.iter()
-        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+    !host.is_empty()
+        && host
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
         && port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
 }
 

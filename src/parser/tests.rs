@@ -1361,12 +1361,47 @@ req_err!(
     400,
     "Duplicate header: host"
 );
-req!(
-    empty_host_is_valid,
+// Issue 11: an empty Host is invalid (RFC 9110 §4.2.1), in both versions.
+req_err!(
+    empty_host_is_invalid,
     b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+    400,
+    HOST_INVALID
+);
+req!(
+    empty_host_is_invalid_in_http10,
+    b"GET / HTTP/1.0\r\nHost: \t \r\n\r\n",
     |o| {
-        assert_eq!(o.ok().header("host"), Some(&b""[..]));
+        o.err(400, HOST_INVALID);
+        assert_eq!(o.err_version(), Version::Http10);
+        // Decided at the end of the Host line.
+        assert_eq!(o.consumed, 26);
     }
+);
+req_err!(
+    empty_host_with_a_port_is_invalid,
+    b"GET / HTTP/1.1\r\nHost: :80\r\n\r\n",
+    400,
+    HOST_INVALID
+);
+// The target's authority replaces Host, but the Host received is checked
+// all the same (RFC 9112 §3.2 makes no exception for absolute-form).
+req_err!(
+    empty_host_with_an_absolute_form_target_is_invalid,
+    b"GET http://example.com/ HTTP/1.1\r\nHost:\r\n\r\n",
+    400,
+    HOST_INVALID
+);
+req!(
+    absolute_form_without_host_in_http10_takes_the_authority,
+    b"GET http://example.com/ HTTP/1.0\r\n\r\n",
+    |o| assert_eq!(o.ok().header("host"), Some(&b"example.com"[..]))
+);
+req_err!(
+    absolute_form_with_an_empty_authority_is_invalid,
+    b"GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n",
+    400,
+    INVALID_TARGET
 );
 
 #[test]
@@ -1375,7 +1410,6 @@ fn host_values() {
         b"example.com",
         b"example.com:8080",
         b"example.com:",
-        b":80",
         b"1.2.3.4",
         b"[::1]",
         b"[::1]:80",
@@ -1393,6 +1427,9 @@ fn host_values() {
         assert_eq!(o.ok().header("host"), Some(*v), "{}", latin1(v));
     }
     let bad: &[&[u8]] = &[
+        b"",
+        b":80",
+        b":",
         b"a b",
         b"a/b",
         b"user@host",
@@ -2137,11 +2174,11 @@ req!(
     b"get / HTTP/1.1\r\n\r\n",
     |o| o.err(400, "Malformed HTTP method \"get\"")
 );
-/// A chunked request whose head (52 bytes) passes a limit of 60, with a
+/// A chunked request whose head (53 bytes) passes a limit of 60, with a
 /// trailer section of `9 + pad` bytes (`X-T: <pad>` CRLF CRLF).
 fn chunked_trailer(pad: usize) -> Vec<u8> {
-    let mut v = b"PUT / HTTP/1.1\r\nHost:\r\nTransfer-Encoding:chunked\r\n\r\n".to_vec();
-    assert_eq!(v.len(), 52);
+    let mut v = b"PUT / HTTP/1.1\r\nHost:x\r\nTransfer-Encoding:chunked\r\n\r\n".to_vec();
+    assert_eq!(v.len(), 53);
     v.extend_from_slice(b"0\r\nX-T: ");
     v.extend(std::iter::repeat_n(b'p', pad));
     v.extend_from_slice(b"\r\n\r\n");
