@@ -89,8 +89,10 @@
 //! * Field names containing `_` are validated, then dropped (waitress, so
 //!   that `X_Auth` cannot pose as `X-Auth` once names become CGI variables).
 //! * Repeated fields are combined with `", "` in arrival order (RFC 9110
-//!   §5.3), at the position of the first, except that a second `Host` or
-//!   `Content-Length` is 400 `Duplicate header: <name as sent>`.
+//!   §5.3), at the position of the first, except that a second `Host`,
+//!   `Content-Length` or `Content-Type` is 400
+//!   `Duplicate header: <name as sent>` (the singleton fields waitress's
+//!   main branch rejects: #484, #488).
 //!
 //! Host (RFC 9112 §3.2): an HTTP/1.1 request without `Host` is 400; a `Host`
 //! value must be `uri-host [ ":" port ]` (RFC 3986 §3.2.2: an IP-literal in
@@ -634,6 +636,7 @@ struct HeadState {
     bloom: [u64; 4],
     maybe_duplicates: bool,
     host: bool,
+    content_type: bool,
     content_length: Option<ContentLength>,
     transfer_encoding: bool,
 }
@@ -745,6 +748,14 @@ impl HeadState {
                     return Err(HttpError::bad_request(HOST_INVALID));
                 }
                 self.host = true;
+            }
+            12 if name.eq_ignore_ascii_case(b"content-type") => {
+                // A singleton field (RFC 9110 §8.3): two values combined
+                // would read as a list that recipients resolve differently.
+                if self.content_type {
+                    return Err(duplicate(name));
+                }
+                self.content_type = true;
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 if self.content_length.is_some() {

@@ -119,4 +119,15 @@ backend_tests! {
             answered(&mut c, req, 400, "Host header is invalid");
         }
     }
+
+    fn a_second_content_type_is_a_400(poll: bool) {
+        let s = start(hello, adj(poll));
+        let mut c = Client::connect(s.addr);
+        answered(
+            &mut c,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+            400,
+            "Duplicate header: Content-Type",
+        );
+    }
 }

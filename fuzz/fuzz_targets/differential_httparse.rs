@@ -43,7 +43,7 @@ enum Difference {
     /// A Host value that is not `uri-host [":" port]` with a non-empty host
     /// (RFC 9112 §3.2, RFC 9110 §4.2.1): 400.
     InvalidHost,
-    /// A second Host or Content-Length field: 400.
+    /// A second Host, Content-Length or Content-Type field: 400.
     DuplicateSingleton,
     /// Content-Length not `1*DIGIT` (400), or at or over the body limit
     /// (413): RFC 9112 §6.3, CVE-2019-16792, CVE-2022-24761.
@@ -143,6 +143,7 @@ fn explain_reject(
     let te = values(&fields, "transfer-encoding");
     let cl = values(&fields, "content-length");
     let host = values(&fields, "host");
+    let ct = values(&fields, "content-type");
     if detail.starts_with("Bare CR or LF") && has_bare_lf(head) {
         return Some(Difference::BareLf);
     }
@@ -164,7 +165,8 @@ fn explain_reject(
     if detail == "Host header is invalid" && host.iter().any(|v| !plain_host(v)) {
         return Some(Difference::InvalidHost);
     }
-    if detail.starts_with("Duplicate header: ") && (host.len() > 1 || cl.len() > 1) {
+    if detail.starts_with("Duplicate header: ") && (host.len() > 1 || cl.len() > 1 || ct.len() > 1)
+    {
         return Some(Difference::DuplicateSingleton);
     }
     if detail == "Content-Length is invalid"

@@ -2387,6 +2387,32 @@ req!(
     }
 );
 
+// waitress main (#488, issue #466): a second Content-Type is a 400, like a
+// second Host or Content-Length.
+req!(
+    duplicate_content_type,
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\ncontent-type: application/json\r\n\r\n",
+    |o| {
+        o.err(400, "Duplicate header: content-type");
+        assert_eq!(o.err_version(), Version::Http11);
+        // Decided at the end of the second field line.
+        assert_eq!(o.consumed, 84);
+    }
+);
+req!(
+    one_content_type_with_a_list_like_value_is_kept,
+    &with_header(b"Content-Type: text/plain, application/json"),
+    |o| assert_eq!(
+        o.ok().header("content-type"),
+        Some(&b"text/plain, application/json"[..])
+    )
+);
+req!(
+    content_type_with_an_underscore_is_dropped_not_a_duplicate,
+    &with_header(b"Content-Type: a\r\nContent_Type: b"),
+    |o| assert_eq!(o.ok().header("content-type"), Some(&b"a"[..]))
+);
+
 // waitress main (#474, #475, #484): duplicate Host, CL + TE, chunked twice.
 req_err!(
     smuggling_duplicate_host,
