@@ -108,7 +108,10 @@
 //! Framing (RFC 9112 §6):
 //! * `Content-Length` must be `1*DIGIT` (`+5`, `-1`, `0x5`, `5, 5` and empty
 //!   are 400 `Content-Length is invalid`: CVE-2019-16792, CVE-2022-24761); a
-//!   value that does not fit a `u64` is 413.
+//!   value that does not fit a `u64` (leading zeros do not count) is 413,
+//!   as any length at or over `max_request_body_size` is: RFC 9110 §8.6
+//!   calls every non-negative length valid and asks recipients to guard
+//!   against overflow, so the request is too large, not malformed.
 //! * `Transfer-Encoding` in an HTTP/1.0 request is 400 (RFC 9112 §6.1).
 //! * `Content-Length` and `Transfer-Encoding` together are 400 (RFC 9112
 //!   §6.1 lets a server reject them; accepting them is the classic smuggling

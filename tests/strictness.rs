@@ -130,4 +130,15 @@ backend_tests! {
             "Duplicate header: Content-Type",
         );
     }
+
+    fn content_length_too_large_to_represent_is_a_413(poll: bool) {
+        let s = start(hello, adj(poll));
+        let mut c = Client::connect(s.addr);
+        answered(
+            &mut c,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            413,
+            "exceeds max_body of 1073741824",
+        );
+    }
 }

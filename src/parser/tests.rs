@@ -1530,6 +1530,36 @@ req!(
         assert_eq!(o.err_version(), Version::Http11);
     }
 );
+// Issue 11, point 6: a length too large to represent stays 413 (it is a
+// valid length, RFC 9110 §8.6, and over any limit), not 400.
+req!(
+    content_length_one_past_u64_max_is_413,
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n",
+    |o| o.err(413, "exceeds max_body of 1073741824")
+);
+req!(
+    content_length_of_a_thousand_digits_is_413,
+    &with_header(&{
+        let mut v = b"Content-Length: ".to_vec();
+        v.extend(run(b'9', 1000));
+        v
+    }),
+    |o| o.err(413, "exceeds max_body of 1073741824")
+);
+req!(
+    content_length_past_u64_is_413_even_with_the_largest_limit,
+    config: cfg(262_144, u64::MAX),
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n",
+    |o| o.err(413, "exceeds max_body of 18446744073709551615")
+);
+req!(
+    content_length_with_many_leading_zeros_is_its_value,
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 000000000000000000000000005\r\n\r\nhello",
+    |o| {
+        assert_eq!(o.ok().content_length, Some(5));
+        assert_eq!(o.body(), b"hello");
+    }
+);
 req!(
     content_length_u64_max_is_413,
     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n\r\n",
