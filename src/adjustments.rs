@@ -132,7 +132,7 @@ settings_table! {
         "Default URL scheme given to the application.";
     url_prefix: SlashPath = "";
         "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.";
-    ident: OptStr = "waitress";
+    ident: OptStr = "maitred";
         "Server identity sent in the Server header and error pages; empty to send no Server header.";
     backlog: Int = "1024";
         "Length of the listen queue of each listening socket.";
@@ -234,7 +234,8 @@ pub struct Adjustments {
     /// SCRIPT_NAME prefix. Default empty.
     pub url_prefix: String,
     /// `Server` header and error-page footer; `None` sends no `Server`
-    /// header. Default `waitress`.
+    /// header. Default `maitred` (waitress's is `waitress`; set it to
+    /// that to send the old text).
     pub ident: Option<String>,
     /// Listen queue length. Default 1024.
     pub backlog: i32,
@@ -320,7 +321,7 @@ impl Default for Adjustments {
             clear_untrusted_proxy_headers: true,
             url_scheme: "http".into(),
             url_prefix: String::new(),
-            ident: Some("waitress".into()),
+            ident: Some("maitred".into()),
             backlog: 1024,
             recv_bytes: 8192,
             send_bytes: 1,

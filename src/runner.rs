@@ -740,6 +740,8 @@ pub fn settings_markdown() -> String {
             "— (new)"
         } else if s.name == "trusted_proxy" {
             "same name; lists and CIDR ranges are new"
+        } else if s.name == "ident" {
+            "same name (default `waitress` there)"
         } else if s.name == "sockets" {
             "same name (socket objects there, descriptor numbers here)"
         } else {
@@ -828,6 +830,14 @@ mod tests {
         // The value may start with a dash when it is the next argument.
         let p = parse(&["--url-scheme", "-x"]).unwrap();
         assert_eq!(p.adjustments.url_scheme, "-x");
+        // The default ident is this server's; --ident=waitress restores
+        // waitress's.
+        assert_eq!(
+            parse(&[]).unwrap().adjustments.ident.as_deref(),
+            Some("maitred")
+        );
+        let p = parse(&["--ident=waitress"]).unwrap();
+        assert_eq!(p.adjustments.ident.as_deref(), Some("waitress"));
         // The last one wins.
         let p = parse(&["--threads=2", "--threads=3"]).unwrap();
         assert_eq!(p.adjustments.threads, 3);

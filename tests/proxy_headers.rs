@@ -98,7 +98,7 @@ backend_tests! {
             b"GET / HTTP/1.0\r\nContent-Length: 0\r\nHost: www.google.com:8080\r\nX-Forwarded-For: 192.168.1.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: 5000\r\n\r\n",
         );
         assert_eq!((r.version.as_str(), r.status, r.reason.as_str()), ("HTTP/1.0", 200, "OK"));
-        assert_eq!(r.header("server"), Some("waitress"));
+        assert_eq!(r.header("server"), Some("maitred"));
         assert!(r.header("date").is_some());
         let f = parse(&r);
         assert_eq!(f.get("header.x-forwarded-port"), None);
@@ -128,7 +128,7 @@ backend_tests! {
             [
                 "Connection: close",
                 "Content-Type: text/plain; charset=utf-8",
-                "Server: waitress",
+                "Server: maitred",
                 "Transfer-Encoding: chunked",
             ]
         );
