@@ -125,15 +125,21 @@ pub(crate) const fn is_ows(b: u8) -> bool {
 
 /// `s` without `OWS` at either end.
 #[inline]
-pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
+    trim_by(s, is_ows)
+}
+
+/// `s` without the bytes `drop` selects at either end.
+#[inline]
+pub(crate) fn trim_by(mut s: &[u8], drop: impl Fn(u8) -> bool) -> &[u8] {
     while let [first, rest @ ..] = s {
-        if !is_ows(*first) {
+        if !drop(*first) {
             break;
         }
         s = rest;
     }
     while let [rest @ .., last] = s {
-        if !is_ows(*last) {
+        if !drop(*last) {
             break;
         }
         s = rest;

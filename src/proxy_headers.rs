@@ -72,7 +72,7 @@ use std::sync::Arc;
 
 use crate::adjustments::Adjustments;
 use crate::error::{Error, HttpError};
-use crate::grammar::{is_port, is_qdtext, is_quoted_pair_byte, is_unreserved, latin1};
+use crate::grammar::{is_port, is_qdtext, is_quoted_pair_byte, is_unreserved, latin1, trim_by};
 use crate::parser::RequestHead;
 use crate::request::Request;
 use crate::response::{Body, Response};
@@ -413,20 +413,8 @@ fn is_py_space(b: u8) -> bool {
 }
 
 /// Python's `str.strip()`.
-fn py_strip(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !is_py_space(*first) {
-            break;
-        }
-        s = rest;
-    }
-    while let [rest @ .., last] = s {
-        if !is_py_space(*last) {
-            break;
-        }
-        s = rest;
-    }
-    s
+fn py_strip(s: &[u8]) -> &[u8] {
+    trim_by(s, is_py_space)
 }
 
 /// Python's `str.lower()` on latin-1 text.

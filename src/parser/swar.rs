@@ -144,20 +144,8 @@ fn all_field_value_swar(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64: random inputs without a dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-    }
+    // The parser tests' xorshift64: random inputs without a dependency.
+    use crate::parser::tests::XorShift;
 
     /// Random bytes biased towards the ones the scanners look for.
     fn input(rng: &mut XorShift) -> Vec<u8> {

@@ -252,8 +252,20 @@ macro_rules! req {
     };
 }
 
-/// A case that must fail with `code` and `detail`.
+/// A case that must fail with `code` and `detail` (and, when given, with
+/// `consumed` bytes taken: the error's byte is the last one).
 macro_rules! req_err {
+    ($name:ident, config: $cfg:expr, $input:expr, $code:expr, $detail:expr, consumed: $n:expr) => {
+        #[test]
+        fn $name() {
+            let o = outcome_with($cfg, $input);
+            o.err($code, $detail);
+            assert_eq!(o.consumed, $n);
+        }
+    };
+    ($name:ident, $input:expr, $code:expr, $detail:expr, consumed: $n:expr) => {
+        req_err!($name, config: ParserConfig::default(), $input, $code, $detail, consumed: $n);
+    };
     ($name:ident, config: $cfg:expr, $input:expr, $code:expr, $detail:expr) => {
         #[test]
         fn $name() {
@@ -1249,13 +1261,12 @@ req!(
         assert_eq!(o.err_version(), Version::Http11);
     }
 );
-req!(
+req_err!(
     bare_lf_after_a_blank_line_is_answered_at_once,
     b"\r\n\n",
-    |o| {
-        o.err(400, BARE_CR_LF_START);
-        assert_eq!(o.consumed, 3);
-    }
+    400,
+    BARE_CR_LF_START,
+    consumed: 3
 );
 req!(
     bare_lf_on_a_http_1_0_request_line_keeps_its_version,
@@ -1273,13 +1284,12 @@ req!(
         assert_eq!(o.consumed, input.len());
     }
 );
-req!(
+req_err!(
     bare_cr_is_decided_by_the_next_byte,
     b"GET / HTTP/1.1\r\nHost: x\rHost: y\r\n\r\n",
-    |o| {
-        o.err(400, "Bare CR or LF found in header line \"Host: x\r\"");
-        assert_eq!(o.consumed, 25);
-    }
+    400,
+    "Bare CR or LF found in header line \"Host: x\r\"",
+    consumed: 25
 );
 req!(bare_cr_on_the_request_line, b"GET / HTTP/1.1\rX", |o| {
     o.err(400, BARE_CR_LF_START);
@@ -1539,11 +1549,7 @@ req!(
 );
 req!(
     content_length_of_a_thousand_digits_is_413,
-    &with_header(&{
-        let mut v = b"Content-Length: ".to_vec();
-        v.extend(run(b'9', 1000));
-        v
-    }),
+    &with_header(&then(b"Content-Length: ", b'9', 1000)),
     |o| o.err(413, "exceeds max_body of 1073741824")
 );
 req!(
@@ -1803,13 +1809,12 @@ req!(
     }
 );
 // ... and between a chunk's CRLF and the next size.
-req!(
+req_err!(
     chunk_empty_line_between_chunks_rejected,
     &chunked(b"5\r\nhello\r\n\r\n0\r\n\r\n"),
-    |o| {
-        o.err(400, "Invalid chunk size");
-        assert_eq!(o.consumed, chunked(b"5\r\nhello\r\n\r").len());
-    }
+    400,
+    "Invalid chunk size",
+    consumed: chunked(b"5\r\nhello\r\n\r").len()
 );
 req_err!(
     chunk_data_not_followed_by_crlf,
@@ -1900,6 +1905,11 @@ fn run(b: u8, n: usize) -> Vec<u8> {
     vec![b; n]
 }
 
+/// `prefix` followed by `n` bytes of `b`.
+fn then(prefix: &[u8], b: u8, n: usize) -> Vec<u8> {
+    [prefix, &run(b, n)].concat()
+}
+
 /// `GET /aaa... HTTP/1.1` of exactly `len` bytes (CRLF not counted), and a
 /// Host.
 fn line_of(len: usize) -> Vec<u8> {
@@ -1921,11 +1931,7 @@ req!(request_line_past_its_limit_is_414, &line_of(8193), |o| {
 });
 req!(
     a_100_kb_target_is_refused_at_the_limit,
-    &{
-        let mut v = b"GET /".to_vec();
-        v.extend(run(b'x', 100_000));
-        v
-    },
+    &then(b"GET /", b'x', 100_000),
     |o| {
         o.err(414, "exceeds max_request_line_size of 8192");
         assert_eq!(o.consumed, 8193);
@@ -1933,25 +1939,20 @@ req!(
 );
 req!(
     a_100_kb_absolute_form_target_is_414,
-    &{
-        let mut v = b"GET http://example.com/".to_vec();
-        v.extend(run(b'x', 100_000));
-        v
-    },
+    &then(b"GET http://example.com/", b'x', 100_000),
     |o| o.err(414, "exceeds max_request_line_size of 8192")
 );
 req!(a_100_kb_method_is_400, &run(b'G', 100_000), |o| {
     o.err(400, "exceeds max_request_line_size of 8192");
     assert_eq!(o.consumed, 8193);
 });
-req!(
+req_err!(
     request_line_long_method_short_target_is_400,
     config: limits(20, 8192, 100),
     b"ABCDEFGHIJKLMNOP /ab HTTP/1.1\r\nHost: x\r\n\r\n",
-    |o| {
-        o.err(400, "exceeds max_request_line_size of 20");
-        assert_eq!(o.consumed, 21);
-    }
+    400,
+    "exceeds max_request_line_size of 20",
+    consumed: 21
 );
 req!(
     request_line_crossing_in_the_version_after_a_long_target_is_414,
@@ -2007,11 +2008,7 @@ req!(field_line_past_its_limit_is_431, &field_of(8193), |o| {
 });
 req!(
     a_100_kb_header_value_is_refused_at_the_limit,
-    &{
-        let mut v = b"GET / HTTP/1.0\r\nX: ".to_vec();
-        v.extend(run(b'v', 100_000));
-        v
-    },
+    &then(b"GET / HTTP/1.0\r\nX: ", b'v', 100_000),
     |o| {
         o.err(431, "exceeds max_header_field_size of 8192");
         assert_eq!(o.consumed, 16 + 8193);
@@ -2020,11 +2017,7 @@ req!(
 );
 req!(
     a_100_kb_header_name_is_refused_at_the_limit,
-    &{
-        let mut v = b"GET / HTTP/1.1\r\n".to_vec();
-        v.extend(run(b'N', 100_000));
-        v
-    },
+    &then(b"GET / HTTP/1.1\r\n", b'N', 100_000),
     |o| {
         o.err(431, "exceeds max_header_field_size of 8192");
         assert_eq!(o.consumed, 16 + 8193);
@@ -2090,9 +2083,7 @@ fn long_elements_are_never_held_past_their_limit() {
         (b"GET / HTTP/1.1\r\n", b'n'),
         (b"GET / HTTP/1.1\r\nX: ", b'v'),
     ] {
-        let mut v = prefix.to_vec();
-        v.extend(run(fill, 100_000));
-        inputs.push(v);
+        inputs.push(then(prefix, fill, 100_000));
     }
     for input in inputs {
         let mut p = RequestParser::new(ParserConfig::default());
@@ -2265,13 +2256,12 @@ req!(
 
 // CVE-2019-16785: LF-only line ends never end a head; the first bare LF is
 // answered at once (waitress waits for CRLFCRLF or the timeout).
-req!(
+req_err!(
     cve_2019_16785_lf_only_head_is_answered_at_the_first_lf,
     b"GET / HTTP/1.1\nHost: x\n\nGET /smuggled HTTP/1.1\n\n",
-    |o| {
-        o.err(400, BARE_CR_LF_START);
-        assert_eq!(o.consumed, 15);
-    }
+    400,
+    BARE_CR_LF_START,
+    consumed: 15
 );
 
 // CVE-2019-16785: chunked framing needs CRLF too.
