@@ -1499,18 +1499,18 @@ impl RequestParser {
                 }
                 pos
             } else {
-                // The line may take `room` more bytes; the one after them
-                // (unless it is a CR or LF) is past its limit.
+                // The line may take `line_room` more bytes; the one after
+                // them (unless it is a CR or LF) is past its limit.
                 let v_pos = self.head.buf.len() + (pos - copy_from);
-                let room = self
+                let line_room = self
                     .st
                     .line_limit(&self.config)
                     .saturating_sub(v_pos - self.st.line_start);
                 let rest = window.get(pos..).unwrap_or(&[]);
-                let scan = rest.get(..room.saturating_add(1)).unwrap_or(rest);
+                let scan = rest.get(..line_room.saturating_add(1)).unwrap_or(rest);
                 let Some(k) = find_cr_or_lf(scan) else {
-                    if scan.len() > room {
-                        return self.fail_too_long(window, copy_from, pos + room + 1);
+                    if scan.len() > line_room {
+                        return self.fail_too_long(window, copy_from, pos + line_room + 1);
                     }
                     break;
                 };
