@@ -41,10 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let rest = &data[3..];
 
     let mut values = ProxyHeaderValues::new();
-    for (h, v) in ProxyHeader::ALL
-        .into_iter()
-        .zip(rest.split(|&b| b == b'\n'))
-    {
+    for (h, v) in ProxyHeader::ALL.into_iter().zip(rest.split(|&b| b == b'\n')) {
         values.set(h, v);
         let u = undquote(v);
         if let Ok(u) = &u {
