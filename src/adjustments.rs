@@ -27,8 +27,8 @@
 //!
 //! Every setting, its default, command-line option, meaning and waitress
 //! equivalent is in the README's settings table, generated from
-//! [`SETTINGS`] (as `--help` is). Beyond waitress, each off or neutral by
-//! default:
+//! [`SETTINGS`] (as `--help` is). Beyond waitress, three settings off or
+//! neutral by default:
 //!
 //! * `reuse_port`: `SO_REUSEPORT` on TCP listeners, so several processes
 //!   (one I/O thread each) can share a port;
@@ -36,6 +36,14 @@
 //!   requests;
 //! * `systemd_socket_activation`: serve on the sockets systemd passes
 //!   ([`Adjustments::take_systemd_sockets`]).
+//!
+//! and three limits on the elements of a request head, which waitress
+//! bounds only as a whole (`max_request_header_size`):
+//!
+//! * `max_request_line_size` (8192 bytes): a longer request line gets 414
+//!   when its target is what is long, else 400;
+//! * `max_header_field_size` (8192 bytes): a longer field line gets 431;
+//! * `max_header_fields` (100): one field line more gets 431.
 //!
 //! A `listen` entry's port may be a service name (`127.0.0.1:http`), as
 //! waitress's `getaddrinfo` allows.
@@ -124,7 +132,7 @@ settings_table! {
         "Default URL scheme given to the application.";
     url_prefix: SlashPath = "";
         "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.";
-    ident: OptStr = "waitress";
+    ident: OptStr = "maitred";
         "Server identity sent in the Server header and error pages; empty to send no Server header.";
     backlog: Int = "1024";
         "Length of the listen queue of each listening socket.";
@@ -172,6 +180,12 @@ settings_table! {
         "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).";
     systemd_socket_activation: Bool = "false";
         "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).";
+    max_request_line_size: Int = "8192";
+        "Largest request line in bytes (CRLF not counted); longer gets 414 when the request-target is what is long, else 400 (not in waitress).";
+    max_header_field_size: Int = "8192";
+        "Largest header field line (name, colon and value) in bytes; longer gets 431 (not in waitress).";
+    max_header_fields: Int = "100";
+        "Most header field lines a request may have; one more gets 431 (not in waitress).";
 }
 
 /// A listening endpoint after validation.
@@ -220,7 +234,8 @@ pub struct Adjustments {
     /// SCRIPT_NAME prefix. Default empty.
     pub url_prefix: String,
     /// `Server` header and error-page footer; `None` sends no `Server`
-    /// header. Default `waitress`.
+    /// header. Default `maitred` (waitress's is `waitress`; set it to
+    /// that to send the old text).
     pub ident: Option<String>,
     /// Listen queue length. Default 1024.
     pub backlog: i32,
@@ -272,6 +287,17 @@ pub struct Adjustments {
     /// any: see [`Adjustments::take_systemd_sockets`]. Default false. Not in
     /// waitress.
     pub systemd_socket_activation: bool,
+    /// Largest request line in bytes, CRLF not counted: a longer one is
+    /// answered with 414 (the request-target is what is long) or 400.
+    /// Default 8192. Not in waitress.
+    pub max_request_line_size: u64,
+    /// Largest header field line in bytes (name, colon and value; CRLF not
+    /// counted): a longer one is answered with 431. Default 8192. Not in
+    /// waitress.
+    pub max_header_field_size: u64,
+    /// Most header field lines a request head may have: one more is
+    /// answered with 431. Default 100. Not in waitress.
+    pub max_header_fields: usize,
     /// Whether `sockets` holds the descriptors systemd passed.
     activated: bool,
     /// Which settings were given explicitly (by name or builder method), for
@@ -295,7 +321,7 @@ impl Default for Adjustments {
             clear_untrusted_proxy_headers: true,
             url_scheme: "http".into(),
             url_prefix: String::new(),
-            ident: Some("waitress".into()),
+            ident: Some("maitred".into()),
             backlog: 1024,
             recv_bytes: 8192,
             send_bytes: 1,
@@ -319,6 +345,9 @@ impl Default for Adjustments {
             reuse_port: false,
             shutdown_timeout: 5,
             systemd_socket_activation: false,
+            max_request_line_size: 8192,
+            max_header_field_size: 8192,
+            max_header_fields: 100,
             activated: false,
             explicit: BTreeSet::new(),
         }
@@ -498,6 +527,12 @@ builder! {
     shutdown_timeout: u64 => |s, v| s.shutdown_timeout = v;
     /// Sets `systemd_socket_activation`.
     systemd_socket_activation: bool => |s, v| s.systemd_socket_activation = v;
+    /// Sets `max_request_line_size`.
+    max_request_line_size: u64 => |s, v| s.max_request_line_size = v;
+    /// Sets `max_header_field_size`.
+    max_header_field_size: u64 => |s, v| s.max_header_field_size = v;
+    /// Sets `max_header_fields`.
+    max_header_fields: usize => |s, v| s.max_header_fields = v;
 }
 
 impl Adjustments {
@@ -591,6 +626,9 @@ impl Adjustments {
             "reuse_port" => self.reuse_port = asbool(v),
             "shutdown_timeout" => self.shutdown_timeout = non_negative(name, v)?,
             "systemd_socket_activation" => self.systemd_socket_activation = asbool(v),
+            "max_request_line_size" => self.max_request_line_size = non_negative(name, v)?,
+            "max_header_field_size" => self.max_header_field_size = non_negative(name, v)?,
+            "max_header_fields" => self.max_header_fields = non_negative(name, v)?,
             other => return Err(Error::config(format!("Unknown adjustment '{other}'"))),
         }
         self.explicit.insert(info.name);
@@ -771,6 +809,9 @@ impl Adjustments {
             ("connection_limit", self.connection_limit as u64),
             ("max_request_header_size", self.max_request_header_size),
             ("max_request_body_size", self.max_request_body_size),
+            ("max_request_line_size", self.max_request_line_size),
+            ("max_header_field_size", self.max_header_field_size),
+            ("max_header_fields", self.max_header_fields as u64),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -1329,6 +1370,58 @@ mod tests {
     }
 
     // --- this server's additions ---
+
+    #[test]
+    fn head_element_limits() {
+        let a = Adjustments::from_pairs([
+            ("max_request_line_size", "100"),
+            ("max_header_field_size", "200"),
+            ("max_header_fields", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                a.max_request_line_size,
+                a.max_header_field_size,
+                a.max_header_fields
+            ),
+            (100, 200, 3)
+        );
+        a.validate().unwrap();
+        let d = Adjustments::default();
+        assert_eq!(
+            (
+                d.max_request_line_size,
+                d.max_header_field_size,
+                d.max_header_fields
+            ),
+            (8192, 8192, 100)
+        );
+        let b = Adjustments::default()
+            .max_request_line_size(1)
+            .max_header_field_size(2)
+            .max_header_fields(3);
+        assert_eq!(
+            (
+                b.max_request_line_size,
+                b.max_header_field_size,
+                b.max_header_fields
+            ),
+            (1, 2, 3)
+        );
+        for name in [
+            "max_request_line_size",
+            "max_header_field_size",
+            "max_header_fields",
+        ] {
+            let a = Adjustments::from_pairs([(name, "0")]).unwrap();
+            assert_eq!(
+                a.validate().unwrap_err().to_string(),
+                format!("invalid value for {name}: 0 (it must be at least 1)")
+            );
+            assert!(Adjustments::default().set(name, "-1").is_err());
+        }
+    }
 
     #[test]
     fn systemd_socket_activation_excludes_other_listeners() {

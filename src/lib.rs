@@ -48,6 +48,7 @@ mod buffers;
 mod channel;
 mod dispatcher;
 mod error;
+mod grammar;
 mod http_date;
 pub mod logging;
 mod parser;

@@ -32,6 +32,16 @@
 //!   N raw head bytes or more; an accepted head adds the derived values
 //!   (combined repeated fields, the decoded path) after them, at most about
 //!   as much again.
+//! * Each element of the head is bounded too, and refused at the first byte
+//!   past its limit (nothing after it is read or held): a request line
+//!   (CRLF not counted) over `max_request_line_size` is 414
+//!   `exceeds max_request_line_size of N` when the request-target is what
+//!   is long (it is longer than the method, and what follows it is no
+//!   longer than `HTTP/d.d`), else 400 with the same detail; a field line
+//!   over `max_header_field_size` is 431 `exceeds max_header_field_size of
+//!   N`; the first byte of a field line beyond `max_header_fields` is 431
+//!   `exceeds max_header_fields of N`. When the head limit is reached on
+//!   the same byte, it wins.
 //! * A `Content-Length` of `max_request_body_size` or more is answered with
 //!   413 `exceeds max_body of N`; chunked bodies count wire bytes (see
 //!   [`crate::receiver`]).
@@ -65,29 +75,43 @@
 //!   bytes), SP and HTAB inside; any other control byte (NUL, DEL, VT, FF...)
 //!   is 400 `Invalid header`. Only SP and HTAB are stripped around the value
 //!   (never other "whitespace": CVE-2019-16789).
-//! * A bare CR or bare LF anywhere in the head is 400 (CVE-2019-16785):
-//!   `Bare CR or LF found in HTTP message` on the request line,
-//!   `Bare CR or LF found in header line "<line>"` on a field line.
+//! * Every line of the head ends in CRLF. A bare LF, or a CR followed by
+//!   anything but LF, is 400 as soon as it is read (RFC 9112 §2.2,
+//!   CVE-2019-16785): at the LF itself, or at the byte after the CR. Nothing
+//!   that follows is waited for (no end of line, no end of head, no
+//!   timeout). The detail is `Bare CR or LF found in HTTP message` on (or
+//!   before) the request line, `Bare CR or LF found in header line "<line>"`
+//!   on a field line, quoting the line up to and including the bare CR or
+//!   LF.
 //! * A line starting with SP or HTAB (obs-fold) is 400
 //!   `Malformed header line "<line>"`: RFC 9112 §5.2 lets a server reject
 //!   it, and joining folds (as waitress does) is a smuggling surface.
 //! * Field names containing `_` are validated, then dropped (waitress, so
 //!   that `X_Auth` cannot pose as `X-Auth` once names become CGI variables).
 //! * Repeated fields are combined with `", "` in arrival order (RFC 9110
-//!   §5.3), at the position of the first, except that a second `Host` or
-//!   `Content-Length` is 400 `Duplicate header: <name as sent>`.
+//!   §5.3), at the position of the first, except that a second `Host`,
+//!   `Content-Length` or `Content-Type` is 400
+//!   `Duplicate header: <name as sent>` (the singleton fields waitress's
+//!   main branch rejects: #484, #488).
 //!
 //! Host (RFC 9112 §3.2): an HTTP/1.1 request without `Host` is 400; a `Host`
 //! value must be `uri-host [ ":" port ]` (RFC 3986 §3.2.2: an IP-literal in
 //! brackets, an IPv4 address or a reg-name of unreserved, pct-encoded and
-//! sub-delims bytes; port = `*DIGIT`) or empty. For an absolute-form target
+//! sub-delims bytes; port = `*DIGIT`) with a host that is not empty (RFC
+//! 9110 §4.2.1: an `http` URI with an empty host is invalid), else 400
+//! `Host header is invalid`, in HTTP/1.0 too. For an absolute-form target
 //! the application sees the target's authority as `Host` (RFC 9112 §3.2.2:
-//! the server MUST ignore the received `Host`).
+//! the server MUST ignore the received `Host`), but a received `Host` is
+//! still checked: an invalid one (empty included) is 400 whatever the
+//! target (RFC 9112 §3.2 makes no exception).
 //!
 //! Framing (RFC 9112 §6):
 //! * `Content-Length` must be `1*DIGIT` (`+5`, `-1`, `0x5`, `5, 5` and empty
 //!   are 400 `Content-Length is invalid`: CVE-2019-16792, CVE-2022-24761); a
-//!   value that does not fit a `u64` is 413.
+//!   value that does not fit a `u64` (leading zeros do not count) is 413,
+//!   as any length at or over `max_request_body_size` is: RFC 9110 §8.6
+//!   calls every non-negative length valid and asks recipients to guard
+//!   against overflow, so the request is too large, not malformed.
 //! * `Transfer-Encoding` in an HTTP/1.0 request is 400 (RFC 9112 §6.1).
 //! * `Content-Length` and `Transfer-Encoding` together are 400 (RFC 9112
 //!   §6.1 lets a server reject them; accepting them is the classic smuggling
@@ -111,95 +135,17 @@ use std::fmt;
 
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
+use crate::grammar::{self, latin1, LF};
 use crate::http_date::decimal;
 use crate::receiver::{body_too_large, head_too_large, ChunkedReceiver, FixedReceiver};
 
+mod swar;
+use swar::{find_byte, find_cr_or_lf};
+
 // ---------------------------------------------------------------------------
-// Byte classes (httparse style: `[bool; 256]` tables built at compile time).
-
-macro_rules! byte_table {
-    ($($p:pat_param)|+) => {{
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = matches!(i as u8, $($p)|+);
-            i += 1;
-        }
-        t
-    }};
-}
-
-/// `tchar` (RFC 9110 §5.6.2): the bytes of a token (method, field name,
-/// chunk extension name).
-pub(crate) const TCHAR: [bool; 256] = byte_table!(
-    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'%' | b'&' | b'\''
-        | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-);
-
-/// Bytes of a field value (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
-const FIELD_VALUE: [bool; 256] = byte_table!(b'\t' | b' '..=0x7E | 0x80..=0xFF);
-
-/// Bytes of a reg-name (RFC 3986 §3.2.2), `%` included (its two hex digits
-/// are checked apart): unreserved and sub-delims.
-const REG_NAME: [bool; 256] = byte_table!(
-    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'%'
-        | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-);
-
-/// The value of a hex digit.
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight bytes as a little-endian word (one load for an 8-byte chunk).
-#[inline]
-fn word(c: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(c) {
-        Ok(a) => u64::from_le_bytes(a),
-        Err(_) => {
-            let mut a = [0u8; 8];
-            for (d, s) in a.iter_mut().zip(c) {
-                *d = *s;
-            }
-            u64::from_le_bytes(a)
-        }
-    }
-}
-
-/// Position of the first `needle`, eight bytes at a time (SWAR).
-#[inline]
-fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
-    let mut chunks = s.chunks_exact(8);
-    let mut base = 0;
-    for c in &mut chunks {
-        let x = word(c) ^ (LO * u64::from(needle));
-        // Flags the zero bytes of `x`; the lowest flag is always exact.
-        let t = x.wrapping_sub(LO) & !x & HI;
-        if t != 0 {
-            return Some(base + (t.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| base + p)
-}
-
-/// Position of the first LF.
-#[inline]
-fn find_lf(s: &[u8]) -> Option<usize> {
-    find_byte(s, b'\n')
-}
+// Byte classes: the grammar's (crate::grammar), combined into small class
+// tables so that one branch-free pass over a name or target answers several
+// questions at once.
 
 /// ORs a class table over `bytes`, branch-free (the loop has no early
 /// exit, so it runs at the speed of the loads).
@@ -208,12 +154,12 @@ fn classes(bytes: &[u8], table: &[u8; 256]) -> u8 {
     bytes.iter().fold(0, |acc, &b| acc | table[usize::from(b)])
 }
 
-/// Field-name classes: bit 0 = not a tchar, bit 1 = `_`.
+/// Field-name (and method) classes: bit 0 = not a `tchar`, bit 1 = `_`.
 const NAME_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if !TCHAR[i] {
+        t[i] = if !grammar::TCHAR[i] {
             1
         } else if i == b'_' as usize {
             2
@@ -225,15 +171,16 @@ const NAME_CLASS: [u8; 256] = {
     t
 };
 
-/// Request-target classes: bit 0 = not allowed at all (control bytes,
-/// space, DEL), bit 1 = non-ASCII.
+/// Request-target classes: bit 0 = not allowed at all (not `VCHAR` nor
+/// `obs-text`: control bytes, space, DEL), bit 1 = `obs-text` (non-ASCII,
+/// which waitress answers with `Bad URI`).
 const TARGET_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if i >= 0x80 {
+        t[i] = if grammar::is_obs_text(i as u8) {
             2
-        } else if i < 0x21 || i == 0x7F {
+        } else if !grammar::is_vchar(i as u8) {
             1
         } else {
             0
@@ -250,7 +197,7 @@ const REG_NAME_CLASS: [u8; 256] = {
     while i < 256 {
         t[i] = if i == b'%' as usize {
             2
-        } else if REG_NAME[i] {
+        } else if grammar::REG_NAME[i] {
             0
         } else {
             1
@@ -259,26 +206,6 @@ const REG_NAME_CLASS: [u8; 256] = {
     }
     t
 };
-
-/// True when every byte is allowed in a field value. Words with no control
-/// byte and no DEL are accepted eight bytes at a time.
-#[inline]
-fn valid_field_value(v: &[u8]) -> bool {
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        let w = word(c);
-        let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-        let x = w ^ (LO * 0x7F);
-        let del = x.wrapping_sub(LO) & !x & HI;
-        if (below_space | del) != 0 && !c.iter().all(|&b| FIELD_VALUE[usize::from(b)]) {
-            return false;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&b| FIELD_VALUE[usize::from(b)])
-}
 
 /// A cheap filter for duplicate names: length, first and last byte, ASCII
 /// lower-cased. Equal names have equal keys; names are compared in full
@@ -300,12 +227,6 @@ fn cmp_ignore_case(a: &[u8], b: &[u8]) -> Ordering {
     a.iter()
         .map(u8::to_ascii_lowercase)
         .cmp(b.iter().map(u8::to_ascii_lowercase))
-}
-
-/// Latin-1 text of raw bytes, for error details that quote a line (as
-/// waitress does).
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -331,7 +252,9 @@ const VERSION_UNSUPPORTED: &str = "HTTP Version Not Supported";
 
 /// The limits the parser enforces, from the server's settings.
 ///
-/// The default is waitress's.
+/// The defaults are waitress's, plus the limits on a head's elements that
+/// waitress does not have (`max_request_line_size`, `max_header_field_size`,
+/// `max_header_fields`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParserConfig {
     /// `max_request_header_size`: the most bytes a head (and a chunked
@@ -346,6 +269,17 @@ pub struct ParserConfig {
     /// `inbuf_overflow`: a body is kept in memory until it would reach this
     /// many bytes, then in a temporary file. Default 524288 (512 KiB).
     pub inbuf_overflow: u64,
+    /// `max_request_line_size`: the most bytes a request line may have,
+    /// CRLF not counted. The byte past it is answered with 414 when the
+    /// request-target is what is long, else 400. Default 8192.
+    pub max_request_line_size: u64,
+    /// `max_header_field_size`: the most bytes one field line may have
+    /// (name, colon and value, CRLF not counted); the byte past it is
+    /// answered with 431. Default 8192.
+    pub max_header_field_size: u64,
+    /// `max_header_fields`: the most field lines a head may have; the first
+    /// byte of one more is answered with 431. Default 100.
+    pub max_header_fields: usize,
 }
 
 impl Default for ParserConfig {
@@ -354,6 +288,9 @@ impl Default for ParserConfig {
             max_request_header_size: 262_144,
             max_request_body_size: 1_073_741_824,
             inbuf_overflow: 524_288,
+            max_request_line_size: 8192,
+            max_header_field_size: 8192,
+            max_header_fields: 100,
         }
     }
 }
@@ -693,11 +630,16 @@ struct HeadState {
     line_start: usize,
     /// One blank line was seen before any request line.
     blank_before: bool,
+    /// The last byte taken was a CR: the next one must be its LF.
+    cr_pending: bool,
+    /// Field lines read so far (dropped ones included).
+    field_lines: usize,
     line: Option<RequestLine>,
     /// 256-bit filter of field-name hashes.
     bloom: [u64; 4],
     maybe_duplicates: bool,
     host: bool,
+    content_type: bool,
     content_length: Option<ContentLength>,
     transfer_encoding: bool,
 }
@@ -730,9 +672,55 @@ impl HeadState {
                 Ok(LineOutcome::Taken)
             }
             Some(rl) => {
+                self.field_lines += 1;
                 self.field_line(line, base, rl.version, fields)
                     .map_err(|e| (e, Some(rl.version)))?;
                 Ok(LineOutcome::Taken)
+            }
+        }
+    }
+
+    /// The most bytes the current line may have (CRLF not counted): the
+    /// request line's limit, a field line's, or none at all once the head
+    /// has as many field lines as it may (then any byte but the CR of the
+    /// final blank line is one field line too many).
+    fn line_limit(&self, config: &ParserConfig) -> usize {
+        let limit = match self.line {
+            None => config.max_request_line_size,
+            Some(_) if self.field_lines >= config.max_header_fields => 0,
+            Some(_) => config.max_header_field_size,
+        };
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    }
+
+    /// The error for a line that went past [`line_limit`](Self::line_limit);
+    /// `line` is the line so far, the byte past the limit included.
+    #[cold]
+    fn line_too_long(&self, line: &[u8], config: &ParserConfig) -> LineError {
+        match self.line {
+            None => {
+                let max = config.max_request_line_size;
+                let detail = format!("exceeds max_request_line_size of {max}");
+                let e = if target_is_what_is_long(line) {
+                    HttpError::uri_too_long(detail)
+                } else {
+                    HttpError::bad_request(detail)
+                };
+                (e, None)
+            }
+            Some(rl) => {
+                let detail = if self.field_lines >= config.max_header_fields {
+                    format!("exceeds max_header_fields of {}", config.max_header_fields)
+                } else {
+                    format!(
+                        "exceeds max_header_field_size of {}",
+                        config.max_header_field_size
+                    )
+                };
+                (
+                    HttpError::request_header_fields_too_large(detail),
+                    Some(rl.version),
+                )
             }
         }
     }
@@ -759,10 +747,18 @@ impl HeadState {
                 if self.host {
                     return Err(duplicate(name));
                 }
-                if !valid_host(value, false) {
+                if !valid_host(value) {
                     return Err(HttpError::bad_request(HOST_INVALID));
                 }
                 self.host = true;
+            }
+            12 if name.eq_ignore_ascii_case(b"content-type") => {
+                // A singleton field (RFC 9110 §8.3): two values combined
+                // would read as a list that recipients resolve differently.
+                if self.content_type {
+                    return Err(duplicate(name));
+                }
+                self.content_type = true;
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 if self.content_length.is_some() {
@@ -816,31 +812,28 @@ fn split_field_line(line: &[u8]) -> Option<(usize, usize, usize, bool)> {
         return None;
     }
     let underscore = class & 2 != 0;
+    // field-line = field-name ":" OWS field-value OWS
     let mut i = name_end + 1;
-    while matches!(line.get(i), Some(b' ' | b'\t')) {
+    while line.get(i).is_some_and(|&b| grammar::is_ows(b)) {
         i += 1;
     }
     let rest = line.get(i..).unwrap_or(&[]);
-    if !valid_field_value(rest) {
+    if !swar::all_field_value(rest) {
         return None;
     }
     let mut end = line.len();
-    while end > i && matches!(line.get(end - 1), Some(b' ' | b'\t')) {
+    while end > i && line.get(end - 1).is_some_and(|&b| grammar::is_ows(b)) {
         end -= 1;
     }
     Some((name_end, i, end, underscore))
 }
 
 /// The error for a field line that breaks the grammar, most specific first
-/// (as waitress: bare CR/LF, then obs-fold, then the rest).
+/// (as waitress: obs-fold, then the rest). A line never holds a CR or LF
+/// here: a bare one fails as soon as it is read.
 #[cold]
 fn field_line_error(line: &[u8]) -> HttpError {
-    if line.iter().any(|&b| b == b'\r' || b == b'\n') {
-        HttpError::bad_request(format!(
-            "Bare CR or LF found in header line \"{}\"",
-            latin1(line)
-        ))
-    } else if matches!(line.first(), Some(b' ' | b'\t')) {
+    if line.first().is_some_and(|&b| grammar::is_ows(b)) {
         HttpError::bad_request(format!("Malformed header line \"{}\"", latin1(line)))
     } else {
         HttpError::bad_request(INVALID_HEADER)
@@ -850,7 +843,7 @@ fn field_line_error(line: &[u8]) -> HttpError {
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6); too large for a `u64` is
 /// [`ContentLength::TooLarge`].
 fn parse_content_length(v: &[u8]) -> Result<ContentLength, HttpError> {
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() || !v.iter().all(|&b| grammar::is_digit(b)) {
         return Err(HttpError::bad_request(CL_INVALID));
     }
     let mut n: u64 = 0;
@@ -866,11 +859,12 @@ fn parse_content_length(v: &[u8]) -> Result<ContentLength, HttpError> {
     Ok(ContentLength::Value(n))
 }
 
-/// Validates `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3.2.3). With
-/// `authority`, the host must not be empty (an absolute-form target, RFC
-/// 9110 §4.2.1) and userinfo is refused (RFC 9110 §4.2.4: no `@` in the
-/// reg-name character set anyway).
-fn valid_host(v: &[u8], authority: bool) -> bool {
+/// Validates `uri-host [ ":" port ]` (RFC 3986 §3.2.2-3.2.3) with a host
+/// that is not empty: an `http` or `https` URI with an empty host is
+/// invalid (RFC 9110 §4.2.1, §4.2.2), whether it comes from the target's
+/// authority or from `Host`. Userinfo is refused (RFC 9110 §4.2.4: there
+/// is no `@` in the reg-name character set anyway).
+fn valid_host(v: &[u8]) -> bool {
     let (host, port) = if v.first() == Some(&b'[') {
         let Some(close) = v.iter().position(|&b| b == b']') else {
             return false;
@@ -891,11 +885,11 @@ fn valid_host(v: &[u8], authority: bool) -> bool {
         }
     };
     if let Some(port) = port {
-        if !port.iter().all(u8::is_ascii_digit) {
+        if !grammar::is_port(port) {
             return false;
         }
     }
-    if authority && host.is_empty() {
+    if host.is_empty() {
         return false;
     }
     host.first() == Some(&b'[') || valid_reg_name(host)
@@ -910,13 +904,17 @@ fn valid_reg_name(h: &[u8]) -> bool {
     }
     let mut i = 0;
     while let Some(&b) = h.get(i) {
-        if !REG_NAME[usize::from(b)] {
+        if !grammar::is_reg_name_byte(b) {
             return false;
         }
         if b == b'%' {
             let two = (h.get(i + 1).copied(), h.get(i + 2).copied());
             match two {
-                (Some(x), Some(y)) if x.is_ascii_hexdigit() && y.is_ascii_hexdigit() => i += 3,
+                (Some(x), Some(y))
+                    if grammar::hex_value(x).is_some() && grammar::hex_value(y).is_some() =>
+                {
+                    i += 3
+                }
                 _ => return false,
             }
         } else {
@@ -932,11 +930,14 @@ fn valid_ip_literal(inner: &[u8]) -> bool {
         Some(b'v' | b'V') => {
             // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
             let rest = inner.get(1..).unwrap_or(&[]);
-            let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            let digits = rest
+                .iter()
+                .take_while(|&&b| grammar::hex_value(b).is_some())
+                .count();
             match rest.get(digits..) {
                 Some([b'.', tail @ ..]) if digits > 0 && !tail.is_empty() => tail
                     .iter()
-                    .all(|&b| b == b':' || (b != b'%' && REG_NAME[usize::from(b)])),
+                    .all(|&b| b == b':' || (b != b'%' && grammar::is_reg_name_byte(b))),
                 _ => false,
             }
         }
@@ -952,23 +953,37 @@ fn valid_ip_literal(inner: &[u8]) -> bool {
 fn parse_request_line(line: &[u8], base: usize) -> Result<RequestLine, LineError> {
     match request_line(line, base) {
         Ok(rl) => Ok(rl),
-        Err(e) => {
-            // The version the answer carries: the one the line names, if it
-            // names 1.0 or 1.1.
-            let v = if line.ends_with(b" HTTP/1.1") {
-                Some(Version::Http11)
-            } else if line.ends_with(b" HTTP/1.0") {
-                Some(Version::Http10)
-            } else {
-                None
-            };
-            let e = if line.iter().any(|&b| b == b'\r' || b == b'\n') {
-                HttpError::bad_request(BARE_CR_LF_START)
-            } else {
-                e
-            };
-            Err((e, v))
-        }
+        Err(e) => Err((e, version_named(line))),
+    }
+}
+
+/// Whether a request line that went past `max_request_line_size` did so
+/// because of its request-target (414) rather than its method or what
+/// follows the target (400). `line` is the line up to the byte past the
+/// limit. The target is what is long when it is longer than the method and
+/// nothing after it is longer than an `HTTP/d.d` version.
+fn target_is_what_is_long(line: &[u8]) -> bool {
+    let Some(m_end) = find_byte(line, grammar::SP) else {
+        // Still in the method.
+        return false;
+    };
+    let rest = line.get(m_end + 1..).unwrap_or(&[]);
+    let (target, after) = match find_byte(rest, grammar::SP) {
+        Some(t) => (rest.get(..t).unwrap_or(&[]), rest.get(t + 1..)),
+        None => (rest, None),
+    };
+    target.len() > m_end && after.is_none_or(|v| v.len() <= b"HTTP/1.1".len())
+}
+
+/// The version an error on the request line is answered with: the one the
+/// line (so far) names, if it names 1.0 or 1.1.
+fn version_named(line: &[u8]) -> Option<Version> {
+    if line.ends_with(b" HTTP/1.1") {
+        Some(Version::Http11)
+    } else if line.ends_with(b" HTTP/1.0") {
+        Some(Version::Http10)
+    } else {
+        None
     }
 }
 
@@ -1005,7 +1020,7 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
     // SP HTTP-version, and nothing after it.
     let version = match line.get(t_end + 1..) {
         Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+            if grammar::is_digit(*major) && grammar::is_digit(*minor) =>
         {
             (*major, *minor)
         }
@@ -1031,7 +1046,7 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
         }
         _ => {
             let (a_start, a_end) = split_absolute(target).ok_or_else(bad_target)?;
-            if !valid_host(target.get(a_start..a_end).unwrap_or(&[]), true) {
+            if !valid_host(target.get(a_start..a_end).unwrap_or(&[])) {
                 return Err(bad_target());
             }
             let authority = Span::new(base + t_start + a_start, base + t_start + a_end);
@@ -1075,12 +1090,12 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
 /// the authority's range (RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT /
 /// "+" / "-" / "." )).
 fn split_absolute(t: &[u8]) -> Option<(usize, usize)> {
-    if !t.first()?.is_ascii_alphabetic() {
+    if !grammar::is_alpha(*t.first()?) {
         return None;
     }
     let scheme_len = t
         .iter()
-        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .take_while(|&&b| grammar::is_scheme_byte(b))
         .count();
     if t.get(scheme_len..scheme_len + 3)? != b"://" {
         return None;
@@ -1101,7 +1116,7 @@ fn check_transfer_encoding(te: &[u8]) -> Result<(), HttpError> {
     let mut chunked = 0usize;
     let mut other = false;
     for element in te.split(|&b| b == b',') {
-        let e = trim_ows(element);
+        let e = grammar::trim_ows(element);
         if e.is_empty() {
             continue;
         }
@@ -1123,16 +1138,6 @@ fn check_transfer_encoding(te: &[u8]) -> Result<(), HttpError> {
         return Err(HttpError::not_implemented(TE_MULTIPLE));
     }
     Ok(())
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// Combines repeated fields into the first occurrence, values joined with
@@ -1218,8 +1223,8 @@ fn percent_decode_tail(buf: &mut Vec<u8>, span: Span) -> Span {
         let b = buf[r];
         let decoded = if b == b'%' {
             match (
-                buf.get(r + 1).copied().and_then(hex_digit),
-                buf.get(r + 2).copied().and_then(hex_digit),
+                buf.get(r + 1).copied().and_then(grammar::hex_value),
+                buf.get(r + 2).copied().and_then(grammar::hex_value),
             ) {
                 (Some(h), Some(l)) if r + 2 < end => Some((h << 4) | l),
                 _ => None,
@@ -1481,21 +1486,51 @@ impl RequestParser {
         // window index k sits at buffer position len + k - copy_from.
         let mut copy_from = 0;
         let mut pos = 0;
-        while let Some(off) = find_lf(window.get(pos..).unwrap_or(&[])) {
-            let lf = pos + off;
+        loop {
+            // Find where the current line ends: the LF of its CRLF. A bare LF,
+            // or a CR followed by anything but LF, is an error as soon as it
+            // is seen (RFC 9112 §2.2), whatever follows.
+            let lf = if self.st.cr_pending {
+                // The last call ended with a CR: this byte decides.
+                let Some(&b) = window.get(pos) else { break };
+                self.st.cr_pending = false;
+                if b != LF {
+                    return self.fail_in_line(window, copy_from, pos, pos + 1);
+                }
+                pos
+            } else {
+                // The line may take `line_room` more bytes; the one after
+                // them (unless it is a CR or LF) is past its limit.
+                let v_pos = self.head.buf.len() + (pos - copy_from);
+                let line_room = self
+                    .st
+                    .line_limit(&self.config)
+                    .saturating_sub(v_pos - self.st.line_start);
+                let rest = window.get(pos..).unwrap_or(&[]);
+                let scan = rest.get(..line_room.saturating_add(1)).unwrap_or(rest);
+                let Some(k) = find_cr_or_lf(scan) else {
+                    if scan.len() > line_room {
+                        return self.fail_too_long(window, copy_from, pos + line_room + 1);
+                    }
+                    break;
+                };
+                let at = pos + k;
+                if window.get(at) == Some(&LF) {
+                    return self.fail_in_line(window, copy_from, at + 1, at + 1);
+                }
+                match window.get(at + 1) {
+                    None => {
+                        // Decided by the next byte, in the next call.
+                        self.st.cr_pending = true;
+                        break;
+                    }
+                    Some(&LF) => at + 1,
+                    Some(_) => return self.fail_in_line(window, copy_from, at + 1, at + 2),
+                }
+            };
             pos = lf + 1;
             let held = self.head.buf.len();
             let v_lf = held + (lf - copy_from);
-            let cr_before = v_lf > self.st.line_start
-                && if lf > copy_from {
-                    window.get(lf - 1) == Some(&b'\r')
-                } else {
-                    self.head.buf.last() == Some(&b'\r')
-                };
-            if !cr_before {
-                // A bare LF: part of the line, reported when the line ends.
-                continue;
-            }
             let line_start = self.st.line_start;
             let outcome = if line_start >= held {
                 // The whole line is in the new bytes: read it there.
@@ -1549,6 +1584,53 @@ impl RequestParser {
         let version = self.st.line.map(|l| l.version);
         self.fail(head_too_large(max), version);
         window.len() + 1
+    }
+
+    /// Fails with a bare CR or LF in the line being read. The line so far
+    /// runs up to window index `quote_end` (exclusive; the offending CR or
+    /// LF is its last byte) and the bytes consumed up to `consumed`.
+    #[cold]
+    fn fail_in_line(
+        &mut self,
+        window: &[u8],
+        copy_from: usize,
+        quote_end: usize,
+        consumed: usize,
+    ) -> usize {
+        self.push_head(window.get(copy_from..quote_end).unwrap_or(&[]));
+        let line = self.head.buf.get(self.st.line_start..).unwrap_or(&[]);
+        let (e, v) = match self.st.line {
+            None => {
+                // On (or before) the request line.
+                let named = line.get(..line.len().saturating_sub(1)).unwrap_or(&[]);
+                (
+                    HttpError::bad_request(BARE_CR_LF_START),
+                    version_named(named),
+                )
+            }
+            Some(rl) => (
+                HttpError::bad_request(format!(
+                    "Bare CR or LF found in header line \"{}\"",
+                    latin1(line)
+                )),
+                Some(rl.version),
+            ),
+        };
+        self.st.count += consumed as u64;
+        self.fail(e, v);
+        consumed
+    }
+
+    /// Fails with a line that went past its limit; window index `end - 1`
+    /// is the first byte past it (the last one consumed).
+    #[cold]
+    fn fail_too_long(&mut self, window: &[u8], copy_from: usize, end: usize) -> usize {
+        self.push_head(window.get(copy_from..end).unwrap_or(&[]));
+        let line = self.head.buf.get(self.st.line_start..).unwrap_or(&[]);
+        let (e, v) = self.st.line_too_long(line, &self.config);
+        self.st.count += end as u64;
+        self.fail(e, v);
+        end
     }
 
     /// The head ended: checks what needs the whole head, completes the

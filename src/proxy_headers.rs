@@ -72,6 +72,7 @@ use std::sync::Arc;
 
 use crate::adjustments::Adjustments;
 use crate::error::{Error, HttpError};
+use crate::grammar::{is_port, is_qdtext, is_quoted_pair_byte, is_unreserved, latin1, trim_by};
 use crate::parser::RequestHead;
 use crate::request::Request;
 use crate::response::{Body, Response};
@@ -412,20 +413,8 @@ fn is_py_space(b: u8) -> bool {
 }
 
 /// Python's `str.strip()`.
-fn py_strip(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !is_py_space(*first) {
-            break;
-        }
-        s = rest;
-    }
-    while let [rest @ .., last] = s {
-        if !is_py_space(*last) {
-            break;
-        }
-        s = rest;
-    }
-    s
+fn py_strip(s: &[u8]) -> &[u8] {
+    trim_by(s, is_py_space)
 }
 
 /// Python's `str.lower()` on latin-1 text.
@@ -437,21 +426,6 @@ fn py_lower(s: &[u8]) -> Vec<u8> {
             _ => b,
         })
         .collect()
-}
-
-/// Latin-1 bytes as text.
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
-}
-
-/// `qdtext` (RFC 7230 §3.2.6).
-fn is_qdtext(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
-}
-
-/// The second byte of a `quoted-pair`.
-fn is_quoted_pair_char(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21..=0x7E | 0x80..=0xFF)
 }
 
 const INVALID_QUOTING: &str = "Invalid quoting in value";
@@ -491,7 +465,7 @@ pub fn undquote(value: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
     while let Some(&b) = it.next() {
         if b == b'\\' {
             match it.next() {
-                Some(&c) if is_quoted_pair_char(c) => out.push(c),
+                Some(&c) if is_quoted_pair_byte(c) => out.push(c),
                 _ => return Err(INVALID_QUOTING),
             }
         } else if is_qdtext(b) {
@@ -726,7 +700,7 @@ fn forwarded_element(
 /// A port as forwarded: decimal digits (leading zeros allowed) for a
 /// number up to 65535.
 fn port_number(p: &[u8]) -> Option<u16> {
-    if p.is_empty() || !p.iter().all(u8::is_ascii_digit) {
+    if p.is_empty() || !is_port(p) {
         return None;
     }
     let significant = match p.iter().position(|&b| b != b'0') {
@@ -746,14 +720,7 @@ fn is_ipv6(s: &[u8]) -> bool {
     };
     // A zone is RFC 6874's ZoneID: unreserved characters.
     let addr = match s.split_once('%') {
-        Some((a, zone))
-            if !zone.is_empty()
-                && zone
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
-        {
-            a
-        }
+        Some((a, zone)) if !zone.is_empty() && zone.bytes().all(is_unreserved) => a,
         Some(_) => return false,
         None => s,
     };
@@ -786,7 +753,7 @@ fn client_address(
         .filter(|&i| {
             c.get(i + 2) == Some(&b':')
                 && c.len() > i + 3
-                && c[i + 3..].iter().all(u8::is_ascii_digit)
+                && is_port(&c[i + 3..])
                 && is_ipv6(&c[1..i + 1])
         })
     {

@@ -29,8 +29,11 @@
 //!   discarded.
 //! * Chunk data must be followed by exactly CRLF, else
 //!   `Chunk not properly terminated`.
-//! * Blank lines (a lone CRLF) where a chunk-size line is expected are
-//!   skipped, as waitress does.
+//! * An empty line where a chunk-size line is expected (right after the
+//!   head, or after a chunk's data CRLF) is `Invalid chunk size` at its CR:
+//!   `chunk-size` is `1*HEXDIG`. waitress skips such lines, but a front end
+//!   that reads one as a zero-size last chunk would see the body end where
+//!   this server does not.
 //! * Trailer field lines are checked against the field-line grammar (RFC 9112
 //!   §5: `token ":" OWS value OWS`, no obs-fold, no bare CR or LF) and
 //!   discarded. The trailer section counts against `max_request_header_size`
@@ -52,34 +55,7 @@ use crate::buffers::{OverflowableBuffer, RequestBody};
 use crate::error::HttpError;
 use crate::parser::ParserConfig;
 
-/// Which bytes may appear in a `token` (RFC 9110 §5.6.2).
-static TCHAR: [bool; 256] = crate::parser::TCHAR;
-
-/// The value of a hex digit, or `0xFF`.
-const fn hex_value(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        b'A'..=b'F' => b - b'A' + 10,
-        _ => 0xFF,
-    }
-}
-
-/// `qdtext` of RFC 9110 §5.6.4: HTAB, SP, `!`, `#`-`[`, `]`-`~`, obs-text.
-const fn is_qdtext(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
-}
-
-/// A byte allowed after a backslash in a quoted-string (RFC 9110 §5.6.4).
-const fn is_quoted_pair_byte(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21..=0x7E | 0x80..=0xFF)
-}
-
-/// A byte allowed inside a field value (RFC 9110 §5.5): VCHAR, obs-text, SP
-/// and HTAB.
-const fn is_field_value_byte(b: u8) -> bool {
-    matches!(b, b'\t' | b' '..=0x7E | 0x80..=0xFF)
-}
+use crate::grammar::{hex_value, is_field_value_byte, is_qdtext, is_quoted_pair_byte, is_tchar};
 
 /// Detail of the error for a chunk-size line that is not `1*HEXDIG`.
 pub const INVALID_CHUNK_SIZE: &str = "Invalid chunk size";
@@ -183,10 +159,8 @@ impl FixedReceiver {
 /// Where the chunked decoder is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Start of a chunk-size line: a hex digit, or CR of a blank line.
+    /// Start of a chunk-size line: a hex digit.
     SizeStart,
-    /// After the CR of a blank line: LF.
-    BlankLf,
     /// After at least one hex digit: more digits, `;` or CR.
     Size,
     /// After `;`: the first byte of an extension name.
@@ -377,29 +351,17 @@ impl ChunkedReceiver {
             }
         }
         self.state = match self.state {
-            SizeStart => match b {
-                b'\r' => BlankLf,
-                _ => {
-                    let v = hex_value(b);
-                    if v == 0xFF {
-                        return Err(size_err());
-                    }
-                    self.size = u64::from(v);
-                    Size
-                }
-            },
-            BlankLf => match b {
-                b'\n' => SizeStart,
-                _ => return Err(size_err()),
-            },
+            SizeStart => {
+                // chunk-size = 1*HEXDIG: no empty line, no space, no sign.
+                let v = hex_value(b).ok_or_else(size_err)?;
+                self.size = u64::from(v);
+                Size
+            }
             Size => match b {
                 b'\r' => SizeLf,
                 b';' => ExtNameStart,
                 _ => {
-                    let v = hex_value(b);
-                    if v == 0xFF {
-                        return Err(size_err());
-                    }
+                    let v = hex_value(b).ok_or_else(size_err)?;
                     self.size = self
                         .size
                         .checked_mul(16)
@@ -409,25 +371,25 @@ impl ChunkedReceiver {
                 }
             },
             ExtNameStart => match b {
-                _ if TCHAR[usize::from(b)] => ExtName,
+                _ if is_tchar(b) => ExtName,
                 _ => return Err(ext_err()),
             },
             ExtName => match b {
                 b'=' => ExtValStart,
                 b';' => ExtNameStart,
                 b'\r' => ExtLf,
-                _ if TCHAR[usize::from(b)] => ExtName,
+                _ if is_tchar(b) => ExtName,
                 _ => return Err(ext_err()),
             },
             ExtValStart => match b {
                 b'"' => ExtQuoted,
-                _ if TCHAR[usize::from(b)] => ExtValToken,
+                _ if is_tchar(b) => ExtValToken,
                 _ => return Err(ext_err()),
             },
             ExtValToken => match b {
                 b';' => ExtNameStart,
                 b'\r' => ExtLf,
-                _ if TCHAR[usize::from(b)] => ExtValToken,
+                _ if is_tchar(b) => ExtValToken,
                 _ => return Err(ext_err()),
             },
             ExtQuoted => match b {
@@ -479,13 +441,13 @@ impl ChunkedReceiver {
             TrailerStart => match b {
                 b'\r' => EndLf,
                 b'\n' => return Err(HttpError::bad_request(BARE_CR_LF_TRAILER)),
-                _ if TCHAR[usize::from(b)] => TrailerName,
+                _ if is_tchar(b) => TrailerName,
                 _ => return Err(HttpError::bad_request(INVALID_TRAILER)),
             },
             TrailerName => match b {
                 b':' => TrailerValue,
                 b'\n' => return Err(HttpError::bad_request(BARE_CR_LF_TRAILER)),
-                _ if TCHAR[usize::from(b)] => TrailerName,
+                _ if is_tchar(b) => TrailerName,
                 _ => return Err(HttpError::bad_request(INVALID_TRAILER)),
             },
             TrailerValue => match b {

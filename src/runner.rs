@@ -742,6 +742,8 @@ pub(crate) fn settings_markdown() -> String {
             "— (new)"
         } else if s.name == "trusted_proxy" {
             "same name; lists and CIDR ranges are new"
+        } else if s.name == "ident" {
+            "same name (default `waitress` there)"
         } else if s.name == "sockets" {
             "same name (socket objects there, descriptor numbers here)"
         } else {
@@ -830,6 +832,14 @@ mod tests {
         // The value may start with a dash when it is the next argument.
         let p = parse(&["--url-scheme", "-x"]).unwrap();
         assert_eq!(p.adjustments.url_scheme, "-x");
+        // The default ident is this server's; --ident=waitress restores
+        // waitress's.
+        assert_eq!(
+            parse(&[]).unwrap().adjustments.ident.as_deref(),
+            Some("maitred")
+        );
+        let p = parse(&["--ident=waitress"]).unwrap();
+        assert_eq!(p.adjustments.ident.as_deref(), Some("waitress"));
         // The last one wins.
         let p = parse(&["--threads=2", "--threads=3"]).unwrap();
         assert_eq!(p.adjustments.threads, 3);
@@ -1157,7 +1167,10 @@ mod tests {
             [
                 "reuse_port",
                 "shutdown_timeout",
-                "systemd_socket_activation"
+                "systemd_socket_activation",
+                "max_request_line_size",
+                "max_header_field_size",
+                "max_header_fields"
             ]
         );
     }

@@ -449,6 +449,9 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         max_request_header_size: adj.max_request_header_size,
         max_request_body_size: adj.max_request_body_size,
         inbuf_overflow: adj.inbuf_overflow,
+        max_request_line_size: adj.max_request_line_size,
+        max_header_field_size: adj.max_header_field_size,
+        max_header_fields: adj.max_header_fields,
     };
     let threads = adj.threads;
     let shared = Arc::new(ServerShared {

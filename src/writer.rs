@@ -77,18 +77,14 @@ impl From<ClientDisconnected> for Failure {
 fn connection_has(head: &RequestHead, token: &str) -> bool {
     head.header("connection").is_some_and(|v| {
         v.split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            .any(|t| crate::grammar::trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
     })
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Checks a header field from the application; an error says what is wrong
 /// (CR/LF in a field is HTTP response splitting).
 fn check_header(name: &str, value: &str) -> Result<(), String> {
-    if name.is_empty() || !name.bytes().all(is_tchar) {
+    if !crate::grammar::is_token(name.as_bytes()) {
         if name.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err("carriage return/line feed character present in header name".into());
         }
@@ -97,7 +93,7 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n') {
         return Err("carriage return/line feed character present in header value".into());
     }
-    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    if !value.bytes().all(crate::grammar::is_field_value_byte) {
         return Err(format!(
             "header {name} has a control character in its value"
         ));
@@ -111,11 +107,11 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 }
 
 fn digits_only(v: &str) -> Option<u64> {
-    let v = v.trim_matches(|c| c == ' ' || c == '\t');
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+    let v = crate::grammar::trim_ows(v.as_bytes());
+    if v.is_empty() || !v.iter().all(|&b| crate::grammar::is_digit(b)) {
         return None;
     }
-    v.parse().ok()
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// Writes one response on a channel, applying waitress's framing and
@@ -385,10 +381,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 "carriage return/line feed character present in status".into(),
             ));
         }
-        if reason
-            .bytes()
-            .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
+        if !reason.bytes().all(crate::grammar::is_reason_phrase_byte) {
             return Err(Failure::App("control character present in status".into()));
         }
         let mut declared: Option<u64> = None;

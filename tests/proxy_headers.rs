@@ -149,7 +149,7 @@ const OWN_PORT: &str = "<the server's port>";
 
 /// One request and everything expected of its response. Every response is
 /// also checked for the request's HTTP version, the status's reason, one
-/// `Server: waitress` and a `Date`.
+/// `Server: maitred` and a `Date`.
 #[derive(Clone, Copy, Debug)]
 struct Case {
     name: &'static str,
@@ -270,7 +270,7 @@ fn exchange(case: &Case, s: &TestServer, conn: Option<Client>) -> Client {
         "{}",
         r.text()
     );
-    assert_eq!(r.header_all("server"), ["waitress"]);
+    assert_eq!(r.header_all("server"), ["maitred"]);
     assert!(r.header("date").is_some(), "no Date");
     for &(name, want) in case.response_headers {
         let got = r.header_all(name);
@@ -439,7 +439,7 @@ const MALFORMED: &[Case] = &[
             "HTTP/1.1 400 Bad Request",
             "Connection: close",
             "Content-Type: text/plain; charset=utf-8",
-            "Server: waitress",
+            "Server: maitred",
             "Transfer-Encoding: chunked",
         ]),
         body: Body::Wire(

@@ -511,7 +511,7 @@ backend_tests! {
         );
         let r = request(s.addr, b"GET /server HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(r.header("server"), Some("app/1.0"));
-        assert_eq!(r.header("via"), Some("waitress"));
+        assert_eq!(r.header("via"), Some("maitred"));
         let r = request(s.addr, b"GET /date HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(r.header_all("date"), vec!["Sun, 06 Nov 1994 08:49:37 GMT"]);
         let s2 = start(|_r: &mut Request| Response::text("x"), adj(poll).ident(""));

@@ -149,13 +149,25 @@ pub fn stream(config: ParserConfig, input: &[u8], cuts: &[usize]) -> Vec<Outcome
 }
 
 /// A config chosen by the input, so that small limits get exercised too.
+/// Bits 0-1: the head limit; 2-3: the body limit; 4-5: `inbuf_overflow`;
+/// 6-7: the limits on a head's elements (request line, field line, number
+/// of field lines), small ones included, and none at all.
 pub fn config_from(selector: u8) -> ParserConfig {
     let header = [262_144, 40, 100, 1000][usize::from(selector & 3)];
     let body = [1_073_741_824, 0, 12, 300][usize::from((selector >> 2) & 3)];
     let overflow = [524_288, 524_288, 64, 16][usize::from((selector >> 4) & 3)];
+    let (line, field, fields) = [
+        (8192, 8192, 100),
+        (24, 16, 2),
+        (60, 40, 8),
+        (u64::MAX, u64::MAX, usize::MAX),
+    ][usize::from((selector >> 6) & 3)];
     ParserConfig {
         max_request_header_size: header,
         max_request_body_size: body,
         inbuf_overflow: overflow,
+        max_request_line_size: line,
+        max_header_field_size: field,
+        max_header_fields: fields,
     }
 }

@@ -349,8 +349,32 @@ fn chunked_size_overflow_is_decided_at_once() {
 }
 
 #[test]
-fn chunked_blank_lines_skipped() {
-    assert_done(&decode(b"\r\n\r\n1\r\na\r\n\r\n\r\n0\r\n\r\n"), b"a");
+fn chunked_empty_line_before_the_first_size_is_rejected() {
+    // waitress skips it; chunk-size = 1*HEXDIG. Decided at the CR.
+    let o = decode(b"\r\n5\r\nhello\r\n0\r\n\r\n");
+    assert_error(&o, 400, INVALID_CHUNK_SIZE);
+    assert_eq!(o.consumed, 1);
+}
+
+#[test]
+fn chunked_empty_line_between_chunks_is_rejected() {
+    let o = decode(b"1\r\na\r\n\r\n0\r\n\r\n");
+    assert_error(&o, 400, INVALID_CHUNK_SIZE);
+    assert_eq!(o.consumed, 7);
+    assert_eq!(o.decoded, b"a");
+    // Also when the CR is the last byte received: no need to see its LF.
+    let o = decode(b"1\r\na\r\n\r");
+    assert_error(&o, 400, INVALID_CHUNK_SIZE);
+    assert_eq!(o.consumed, 7);
+}
+
+#[test]
+fn chunked_bare_lf_before_a_size_is_rejected() {
+    assert_error(
+        &decode(b"\n5\r\nhello\r\n0\r\n\r\n"),
+        400,
+        INVALID_CHUNK_SIZE,
+    );
 }
 
 #[test]
