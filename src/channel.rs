@@ -67,9 +67,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::buffers::{FileBuffer, Front, OutBuffer, OverflowableBuffer};
-use crate::dispatcher::{Cx, Dispatcher, Kind, Progress, Token};
+use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
 use crate::parser::{Parsed, RequestParser};
-use crate::request::{DisconnectProbe, Origin};
+use crate::request::{ConnEnviron, DisconnectProbe};
 use crate::server::ServerShared;
 use crate::sys;
 
@@ -137,7 +137,7 @@ pub(crate) struct Channel {
     fd: RawFd,
     token: AtomicU64,
     pub(crate) server: Arc<ServerShared>,
-    pub(crate) origin: Origin,
+    pub(crate) origin: ConnEnviron,
     reqs: Mutex<ReqState>,
     out: Mutex<OutState>,
     out_cv: Condvar,
@@ -179,7 +179,7 @@ fn is_disconnect(e: &io::Error) -> bool {
 }
 
 impl Channel {
-    pub(crate) fn new(fd: RawFd, server: Arc<ServerShared>, origin: Origin) -> Channel {
+    pub(crate) fn new(fd: RawFd, server: Arc<ServerShared>, origin: ConnEnviron) -> Channel {
         let now = server.now_ms();
         Channel {
             fd,
@@ -660,7 +660,7 @@ impl ChannelDispatcher {
     pub(crate) fn new(
         sock: OwnedFd,
         server: Arc<ServerShared>,
-        origin: Origin,
+        origin: ConnEnviron,
     ) -> ChannelDispatcher {
         let chan = Arc::new(Channel::new(sock.as_raw_fd(), server, origin));
         ChannelDispatcher {
@@ -742,8 +742,8 @@ impl Dispatcher for ChannelDispatcher {
         self.sock.as_raw_fd()
     }
 
-    fn kind(&self) -> Kind {
-        Kind::Channel
+    fn role(&self) -> Role {
+        Role::Channel
     }
 
     fn set_token(&mut self, token: Token) {

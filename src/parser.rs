@@ -581,7 +581,7 @@ pub enum Parsed {
 /// The request-target's form (RFC 9112 §3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
-    Origin,
+    ConnEnviron,
     Absolute,
     Asterisk,
 }
@@ -1037,7 +1037,7 @@ fn request_line(line: &[u8], base: usize) -> Result<RequestLine, HttpError> {
     }
     let bad_target = || HttpError::bad_request(INVALID_TARGET);
     let (form, authority, p_start) = match target.first() {
-        Some(b'/') => (Form::Origin, Span::default(), t_start),
+        Some(b'/') => (Form::ConnEnviron, Span::default(), t_start),
         Some(b'*') if target.len() == 1 => {
             if method != b"OPTIONS" {
                 return Err(bad_target());

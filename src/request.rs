@@ -75,10 +75,12 @@ impl std::fmt::Debug for Request {
     }
 }
 
-/// Where the connection came in: the pieces of a request that do not come
-/// from its bytes.
+/// The per-connection part of a request's environ (waitress builds it
+/// afresh per request): where the connection came in and the pieces of a
+/// request that do not come from its bytes. Made once per connection and
+/// shared by its requests.
 #[derive(Clone, Debug)]
-pub(crate) struct Origin {
+pub(crate) struct ConnEnviron {
     pub script_name: Arc<str>,
     pub remote_addr: Arc<str>,
     pub remote_port: Option<u16>,
@@ -116,7 +118,7 @@ impl Request {
     pub(crate) fn new(
         head: RequestHead,
         body: RequestBody,
-        origin: Origin,
+        origin: ConnEnviron,
         probe: Option<Arc<dyn DisconnectProbe>>,
     ) -> Request {
         let path_start = path_info_start(head.path(), &origin.script_name);
@@ -172,7 +174,7 @@ impl Request {
             crate::parser::Parsed::Request(head, body) => Request::new(
                 head,
                 body,
-                Origin {
+                ConnEnviron {
                     script_name: Arc::from(""),
                     remote_addr: Arc::from("127.0.0.1"),
                     remote_port: Some(50000),

@@ -33,12 +33,12 @@ use std::time::{Duration, Instant};
 
 use crate::adjustments::{Adjustments, ListenSpec};
 use crate::channel::{Channel, ChannelDispatcher};
-use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Kind, Map, Progress, Token};
+use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Map, Progress, Role, Token};
 use crate::error::Error;
 use crate::parser::ParserConfig;
 use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
-use crate::request::Origin;
+use crate::request::ConnEnviron;
 use crate::sys::{self, Addr};
 use crate::trigger::Notifier;
 use crate::App;
@@ -128,7 +128,7 @@ struct Listener {
     shared: Arc<ServerShared>,
     addr: ListenAddr,
     /// What every connection from this listener starts from.
-    origin: Origin,
+    origin: ConnEnviron,
     /// The file to remove when the server stops.
     unix_path: Option<PathBuf>,
     in_overflow: bool,
@@ -139,7 +139,7 @@ struct Listener {
 impl Listener {
     /// The origin of a connection from `peer`: the listener's template
     /// (shared strings, no allocation) with the peer's address.
-    fn origin_for(&self, peer: &Addr) -> Origin {
+    fn origin_for(&self, peer: &Addr) -> ConnEnviron {
         let mut origin = self.origin.clone();
         if let (ListenAddr::Tcp(_), Addr::Inet(a)) = (&self.addr, peer) {
             use std::io::Write;
@@ -166,8 +166,8 @@ impl Dispatcher for Listener {
         self.sock.as_raw_fd()
     }
 
-    fn kind(&self) -> Kind {
-        Kind::Listener
+    fn role(&self) -> Role {
+        Role::Listener
     }
 
     fn closing(&self) -> bool {
@@ -284,8 +284,8 @@ impl Dispatcher for TriggerDispatcher {
         self.notifier.trigger().fd()
     }
 
-    fn kind(&self) -> Kind {
-        Kind::Trigger
+    fn role(&self) -> Role {
+        Role::Trigger
     }
 
     fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -487,7 +487,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
     };
     for (sock, addr, unix_path) in listeners {
         addrs.push(addr.clone());
-        let origin = Origin {
+        let origin = ConnEnviron {
             script_name: Arc::clone(&script_name),
             remote_addr: Arc::clone(&localhost),
             remote_port: None,

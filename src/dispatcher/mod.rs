@@ -180,9 +180,10 @@ pub(crate) enum Progress {
     Close,
 }
 
-/// The kinds of dispatcher the map counts.
+/// What a dispatcher is to the map (it counts channels for the
+/// connection limit and pauses listeners).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum Role {
     Listener,
     Trigger,
     Channel,
@@ -193,7 +194,7 @@ pub(crate) trait Dispatcher: fmt::Debug + Send {
     /// The descriptor.
     fn fd(&self) -> RawFd;
     /// What it is (the map counts channels for the connection limit).
-    fn kind(&self) -> Kind;
+    fn role(&self) -> Role;
     /// Told once, right after registration.
     fn set_token(&mut self, _token: Token) {}
     /// Whether it wants to read now.
@@ -251,7 +252,7 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     /// Adds a dispatcher to the map (registered after the current handler).
     pub(crate) fn add(&mut self, d: Box<dyn Dispatcher>) {
-        if d.kind() == Kind::Channel {
+        if d.role() == Role::Channel {
             self.channels += 1;
         }
         self.added.push(d);
@@ -367,7 +368,7 @@ impl Map {
         let generation = self.slots[slot as usize].generation;
         let token = Token::new(slot, generation);
         let fd = d.fd();
-        let kind = d.kind();
+        let role = d.role();
         d.set_token(token);
         let mut woken = Vec::new();
         let interest = {
@@ -403,13 +404,13 @@ impl Map {
             interest,
         });
         self.len += 1;
-        match kind {
-            Kind::Channel => self.channels += 1,
-            Kind::Listener => {
+        match role {
+            Role::Channel => self.channels += 1,
+            Role::Listener => {
                 self.listeners.push(token);
                 self.timed.push(token);
             }
-            Kind::Trigger => {}
+            Role::Trigger => {}
         }
         Ok(token)
     }
@@ -566,7 +567,7 @@ impl Map {
     fn absorb(&mut self, now: Instant) {
         while let Some(d) = self.added.pop() {
             // `Cx::add` counted it already; `add` counts again.
-            if d.kind() == Kind::Channel {
+            if d.role() == Role::Channel {
                 self.channels -= 1;
             }
             let fd = d.fd();
@@ -695,8 +696,8 @@ impl Map {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(token.slot() as u32);
         self.len -= 1;
-        let kind = e.d.kind();
-        if kind == Kind::Channel {
+        let role = e.d.role();
+        if role == Role::Channel {
             self.channels = self.channels.saturating_sub(1);
         }
         let _ = self.poller.deregister(e.fd);
@@ -739,8 +740,8 @@ mod tests {
         fn fd(&self) -> RawFd {
             self.sock.as_raw_fd()
         }
-        fn kind(&self) -> Kind {
-            Kind::Channel
+        fn role(&self) -> Role {
+            Role::Channel
         }
         fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
             let r = self.want_read.load(Ordering::SeqCst);
