@@ -672,7 +672,7 @@ impl ChannelDispatcher {
 
     /// Feeds received bytes to the parser and queues complete requests
     /// (waitress's `received`).
-    fn received(&mut self, data: &[u8]) {
+    fn received(&mut self, data: &[u8], cx: &mut Cx<'_>) {
         let chan = &self.chan;
         let server = &chan.server;
         let mut rs = chan.reqs();
@@ -713,7 +713,7 @@ impl ChannelDispatcher {
                         if rs.requests.len() == 1 {
                             // Handed to the pool at the end of the loop
                             // round, with the round's other requests.
-                            crate::lock(&server.staged).push(Arc::clone(chan));
+                            cx.stage(Arc::clone(chan));
                         }
                         if is_error {
                             // Every parse error closes the connection: what
@@ -733,6 +733,38 @@ impl ChannelDispatcher {
                 break;
             }
             data = &data[n..];
+        }
+    }
+
+    /// One `recv` into `buf`, and what it means for the loop.
+    fn read_into(&mut self, buf: &mut [u8], cx: &mut Cx<'_>) -> Progress {
+        let recv_bytes = buf.len();
+        match sys::recv(self.sock.as_raw_fd(), buf) {
+            Ok(0) => Progress::Close,
+            Ok(n) => {
+                {
+                    let mut rs = self.chan.reqs();
+                    rs.read_blocked = false;
+                }
+                self.chan.touch();
+                self.received(&buf[..n], cx);
+                if self.chan.will_close.load(Ordering::Acquire) {
+                    Progress::Close
+                } else if n < recv_bytes {
+                    // A short read: the socket is drained (a new edge comes
+                    // with new data).
+                    Progress::Drained
+                } else {
+                    Progress::More
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
+            Err(e) => {
+                if !is_disconnect(&e) && self.chan.server.adj.log_socket_errors {
+                    crate::log_warning!("Socket error: {e}");
+                }
+                Progress::Close
+            }
         }
     }
 }
@@ -785,37 +817,15 @@ impl Dispatcher for ChannelDispatcher {
 
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
         let recv_bytes = self.chan.server.adj.recv_bytes.max(1);
-        if cx.read_buf.len() < recv_bytes {
-            cx.read_buf.resize(recv_bytes, 0);
+        // Borrowed out of the context for this call (no copy), so that the
+        // context can take staged requests while the bytes are parsed.
+        let mut read_buf = std::mem::take(cx.read_buf);
+        if read_buf.len() < recv_bytes {
+            read_buf.resize(recv_bytes, 0);
         }
-        let buf = &mut cx.read_buf[..recv_bytes];
-        match sys::recv(self.sock.as_raw_fd(), buf) {
-            Ok(0) => Progress::Close,
-            Ok(n) => {
-                {
-                    let mut rs = self.chan.reqs();
-                    rs.read_blocked = false;
-                }
-                self.chan.touch();
-                self.received(&buf[..n]);
-                if self.chan.will_close.load(Ordering::Acquire) {
-                    Progress::Close
-                } else if n < recv_bytes {
-                    // A short read: the socket is drained (a new edge comes
-                    // with new data).
-                    Progress::Drained
-                } else {
-                    Progress::More
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
-            Err(e) => {
-                if !is_disconnect(&e) && self.chan.server.adj.log_socket_errors {
-                    crate::log_warning!("Socket error: {e}");
-                }
-                Progress::Close
-            }
-        }
+        let progress = self.read_into(&mut read_buf[..recv_bytes], cx);
+        *cx.read_buf = read_buf;
+        progress
     }
 
     fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {

@@ -140,6 +140,10 @@ where
 ///
 /// Errors: bad settings, a listener that could not be set up, or a failure
 /// of the poller itself.
+///
+/// Like [`create_server`], it installs a panic hook that chains to the one
+/// already there (see [its docs](create_server#the-panic-hook)), and for
+/// the time it runs, handlers for SIGINT and SIGTERM.
 pub fn serve<A: App>(app: A, adj: Adjustments) -> Result<(), Error> {
     let mut server = create_server(app, adj)?;
     // The handlers come first, so that a supervisor that signals as soon as

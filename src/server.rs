@@ -56,10 +56,6 @@ pub(crate) struct ServerShared {
     pub(crate) adj: Adjustments,
     pub(crate) app: Box<dyn App>,
     pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
-    /// Channels whose first request arrived during the current loop round;
-    /// handed to the pool together at the end of the round. Only the I/O
-    /// thread uses it, so its lock is never contended.
-    pub(crate) staged: std::sync::Mutex<Vec<Arc<Channel>>>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) parser_config: ParserConfig,
     /// The proxy-headers middleware, when a proxy setting asks for it.
@@ -419,6 +415,17 @@ fn open_listener(
 ///
 /// Errors: settings that contradict each other or do not parse, or a
 /// listener that could not be set up (the message names the address).
+///
+/// # The panic hook
+///
+/// To say *where* an application panicked (in the error log, and in the
+/// 500 with `expose_tracebacks`), the first call installs a process-wide
+/// panic hook that records the location on the panicking thread and then
+/// calls the hook that was installed before it, so an application's own
+/// hook (or the default one, which prints the panic) still runs for every
+/// panic. Nothing is restored afterwards. A hook installed later replaces
+/// it; the server then logs panics without their location and works as
+/// before.
 pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Error> {
     if adj.systemd_socket_activation {
         adj.take_systemd_sockets()?;
@@ -458,7 +465,6 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         adj,
         app: Box::new(app),
         pool: ThreadedTaskDispatcher::new(),
-        staged: std::sync::Mutex::new(Vec::new()),
         notifier: Arc::clone(&notifier),
         parser_config,
         proxy,
@@ -607,14 +613,11 @@ impl Server {
                 .map_err(|e| Error::io("the poller failed", e))?;
             // The requests completed this round: one hand-over (one lock,
             // at most one wake-up) for all of them.
-            let mut staged = std::mem::take(&mut *crate::lock(&self.shared.staged));
-            if !staged.is_empty() {
-                self.shared.pool.add_tasks(staged.drain(..));
-            }
-            let mut slot = crate::lock(&self.shared.staged);
-            if slot.is_empty() {
-                // Keep the vector's capacity for the next round.
-                *slot = staged;
+            {
+                let staged = self.map.take_staged();
+                if staged.len() > 0 {
+                    self.shared.pool.add_tasks(staged);
+                }
             }
             let now = Instant::now();
             if now >= next_cleanup {

@@ -642,3 +642,58 @@ fn bad_settings_and_busy_ports_are_clear_errors() {
     .to_string();
     assert_eq!(err, "host or port may not be set if listen is set.");
 }
+
+// ------------------------------------------------------------------
+// Process state: the panic hook
+// ------------------------------------------------------------------
+
+/// The server records where an application panicked with a panic hook
+/// that chains to the hook that was there: an application's own hook,
+/// installed before the server, still runs for every panic; one installed
+/// after replaces the server's, and the server still answers 500 (without
+/// the location). Runs in a child: hooks are process-wide.
+#[test]
+fn an_applications_own_panic_hook_still_runs() {
+    const NAME: &str = "an_applications_own_panic_hook_still_runs";
+    if child::role().as_deref() == Some("hook") {
+        static BEFORE: AtomicUsize = AtomicUsize::new(0);
+        static AFTER: AtomicUsize = AtomicUsize::new(0);
+        let logged = Arc::new(Mutex::new(Vec::<String>::new()));
+        let l = logged.clone();
+        maitred::logging::set_sink(move |_, _, message| {
+            l.lock().unwrap().push(message.to_string());
+        });
+        std::panic::set_hook(Box::new(|_| {
+            BEFORE.fetch_add(1, Ordering::SeqCst);
+        }));
+        let s = start(
+            |_req: &mut Request| -> Response { panic!("app panic") },
+            adj(false),
+        );
+        let r = request(s.addr, b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 500);
+        assert_eq!(
+            BEFORE.load(Ordering::SeqCst),
+            1,
+            "the earlier hook ran once"
+        );
+        let line = logged.lock().unwrap().join("\n");
+        assert!(
+            line.contains("panicked at tests/server.rs:") && line.contains("app panic"),
+            "the location is logged: {line}"
+        );
+        // A hook the application installs later replaces the server's.
+        std::panic::set_hook(Box::new(|_| {
+            AFTER.fetch_add(1, Ordering::SeqCst);
+        }));
+        let r = request(s.addr, b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 500);
+        assert_eq!(AFTER.load(Ordering::SeqCst), 1, "the later hook ran");
+        assert_eq!(BEFORE.load(Ordering::SeqCst), 1);
+        s.stop().unwrap();
+        println!("hooks-ok");
+        return;
+    }
+    let out = child::run_ok(child::command(NAME, "hook", None), Duration::from_secs(60));
+    assert!(out.contains("hooks-ok"), "{out}");
+}

@@ -36,7 +36,10 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::channel::Channel;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod epoll;
@@ -247,6 +250,7 @@ pub(crate) struct Cx<'a> {
     /// The loop's one read buffer, lent to whichever dispatcher reads (so
     /// that an idle connection holds none).
     pub read_buf: &'a mut Vec<u8>,
+    staged: &'a mut Vec<Arc<Channel>>,
 }
 
 impl Cx<'_> {
@@ -256,6 +260,15 @@ impl Cx<'_> {
             self.channels += 1;
         }
         self.added.push(d);
+    }
+
+    /// Hands a channel with a newly queued request to the worker pool: the
+    /// one place where work crosses from the I/O thread to the workers.
+    /// The map collects the round's channels and the loop hands them over
+    /// together after the round ([`Map::take_staged`]), with one lock of
+    /// the pool's queue and at most one wake-up.
+    pub(crate) fn stage(&mut self, chan: Arc<Channel>) {
+        self.staged.push(chan);
     }
 
     /// Asks the map to evaluate `token` in this round or the next.
@@ -313,6 +326,9 @@ pub(crate) struct Map {
     added: Vec<Box<dyn Dispatcher>>,
     woken: Vec<Token>,
     read_buf: Vec<u8>,
+    /// Channels whose first queued request arrived this round (see
+    /// [`Cx::stage`]).
+    staged: Vec<Arc<Channel>>,
     shutting_down: bool,
 }
 
@@ -335,6 +351,7 @@ impl Map {
             added: Vec::new(),
             woken: Vec::new(),
             read_buf: Vec::new(),
+            staged: Vec::new(),
             shutting_down: false,
         }
     }
@@ -380,6 +397,7 @@ impl Map {
                 added: &mut added,
                 woken: &mut woken,
                 read_buf: &mut self.read_buf,
+                staged: &mut self.staged,
             };
             let i = Interest {
                 read: d.readable(&mut cx),
@@ -465,6 +483,12 @@ impl Map {
         for t in want {
             self.enqueue(t);
         }
+    }
+
+    /// The channels staged this round ([`Cx::stage`]), for the pool; the
+    /// vector keeps its capacity for the next round.
+    pub(crate) fn take_staged(&mut self) -> std::vec::Drain<'_, Arc<Channel>> {
+        self.staged.drain(..)
     }
 
     /// True while some dispatcher still has work a graceful stop waits for.
@@ -604,6 +628,7 @@ impl Map {
             added: &mut self.added,
             woken: &mut self.woken,
             read_buf: &mut self.read_buf,
+            staged: &mut self.staged,
         };
         let mut close = e.closed || e.d.closing();
         let mut again = false;
@@ -662,6 +687,7 @@ impl Map {
                 added: &mut self.added,
                 woken: &mut self.woken,
                 read_buf: &mut self.read_buf,
+                staged: &mut self.staged,
             };
             let interest = Interest {
                 read: e.d.readable(&mut cx),
@@ -708,6 +734,7 @@ impl Map {
             added: &mut self.added,
             woken: &mut self.woken,
             read_buf: &mut self.read_buf,
+            staged: &mut self.staged,
         };
         e.d.handle_close(&mut cx);
         self.listeners.retain(|t| *t != token);
