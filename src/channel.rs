@@ -17,13 +17,45 @@
 //!   never on the I/O thread).
 //!
 //! Two locks, always taken in this order: `reqs` (waitress's
-//! `requests_lock`: the queue of parsed requests and the flags that decide
-//! whether the socket may be read) and `out` (waitress's `outbuf_lock`: the
-//! output buffers; its condition variable is the back-pressure wait). The
-//! `out` lock is held across non-blocking sends, so that the bytes of one
-//! response are never interleaved with another and the socket is never used
-//! after the I/O thread closed it (it marks the channel disconnected under
-//! the same lock before closing).
+//! `requests_lock`: the queue of parsed requests, the read side and the
+//! `100 Continue` state) and `out` (waitress's `outbuf_lock`: the output
+//! buffers and whether the socket may be written; its condition variable
+//! is the back-pressure wait). The `out` lock is held across non-blocking
+//! sends, so that the bytes of one response are never interleaved with
+//! another and the socket is never used after the I/O thread closed it (it
+//! marks the sink closed under the same lock before closing).
+//!
+//! # States
+//!
+//! A connection's life is one value that only moves forward ([`Life`]; a
+//! `fetch_max`, so a worker and the loop racing to decide cannot undo
+//! each other):
+//!
+//! ```text
+//!   Open ──begin_shutdown──▶ Draining
+//!    │                          │
+//!    │ last response decided    │ idle, or its last response finished
+//!    │ (Connection: close,      │
+//!    │  error, 1.0, draining)   │
+//!    ▼                          ▼
+//!   CloseWhenFlushed ◀──────────┘     (under `reqs`: nothing more is parsed)
+//!    │ output sent (by either thread)
+//!    ▼
+//!   Closing ◀── idle past channel_timeout, a failed send, a cancelled task
+//!    │ the loop's next look
+//!    ▼
+//!   Closed                            (under `out`: nothing more is sent)
+//! ```
+//!
+//! Beside it, under `reqs`, the read side ([`ReadSide`]: `Reading`,
+//! `Blocked` while the loop declines to read and waits to be woken, `Done`
+//! after an error response is queued) and the `100 Continue` of the request
+//! being received ([`Continue`]: `NotSent`, `Deferred` behind pending
+//! responses, `Sent`); under `out`, the [`Sink`] (`Open`, `Broken` after a
+//! failed send, `Closed`). The loop's predicates are matches over these:
+//! `closing()` is `Closing`/`Closed`, or `CloseWhenFlushed` with nothing
+//! left to send; `writable()` is output pending or `CloseWhenFlushed` and
+//! beyond; `readable()` is `Open`, `Reading`/`Blocked`, and not busy.
 //!
 //! # Hand-offs between a worker and the loop
 //!
@@ -39,17 +71,19 @@
 //!   take notifies the loop (the notifier's token queue, then the trigger:
 //!   see `trigger.rs` for why no pull is lost). `out_pending` mirrors
 //!   `out.total`, stored under `out`.
-//! * *Reading again (`read_blocked`).* The loop declines to read while
-//!   requests are queued or output is pending, and marks that under `reqs`;
-//!   the worker that leaves the channel idle checks the mark under `reqs`
-//!   *after* its last flush and wakes the loop. See [`Channel::service`].
+//! * *Reading again ([`ReadSide::Blocked`]).* The loop declines to read
+//!   while requests are queued or output is pending, and marks that under
+//!   `reqs`; the worker that leaves the channel idle checks the mark under
+//!   `reqs` *after* its last flush and wakes the loop. See
+//!   [`Channel::service`].
 //! * *Back-pressure.* A worker above the high watermark waits on `out_cv`
 //!   after notifying the loop; the loop flushes whenever a worker waits,
 //!   and signals under `out`, which the waiter holds until `wait` releases
 //!   it, so the signal cannot fall between its check and its wait.
-//! * *Closing.* `close_when_flushed` is stored before the worker's notify;
-//!   `will_close` and `connected` are stored by the loop under `out` before
-//!   the socket is closed, and every send checks `connected` under `out`.
+//! * *Closing.* The worker advances [`Life`] to `CloseWhenFlushed` (under
+//!   `reqs`) before it notifies the loop; the loop moves the sink to
+//!   `Closed` and the life to `Closed` under `out` before the socket is
+//!   closed, and every send checks the sink under `out`.
 //! * *`batching`* is written and read only by the worker running the
 //!   channel (the pool's lock orders successive runs on other workers).
 //!
@@ -61,17 +95,19 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
 
 use crate::buffers::{FileBuffer, Front, OutBuffer, OverflowableBuffer};
-use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
-use crate::parser::{Parsed, RequestParser};
+use crate::dispatcher::Token;
+use crate::parser::Parsed;
 use crate::request::{ConnEnviron, DisconnectProbe};
 use crate::server::ServerShared;
 use crate::sys;
+
+mod reading;
+pub(crate) use reading::ChannelDispatcher;
 
 /// The socket went away (or the channel is closing): the response cannot be
 /// delivered.
@@ -91,23 +127,97 @@ const BATCH_BYTES: u64 = 64 * 1024;
 /// no output memory).
 const KEEP_OUTBUF_CAPACITY: usize = 16 * 1024;
 
+/// Where a connection is in its life. It only ever moves forward
+/// ([`LifeCell::advance`] is a `fetch_max`), so threads that race to change
+/// it cannot undo each other's decision.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Life {
+    /// Reading, parsing and answering requests.
+    Open = 0,
+    /// A graceful stop began: what was received is answered (and those
+    /// responses say `Connection: close`); nothing new is read.
+    Draining = 1,
+    /// The last response is decided (waitress's `close_when_flushed`):
+    /// nothing more is read or parsed, and the connection closes once its
+    /// output is sent. Entered only under `reqs` ([`Channel::close_after_output`]).
+    CloseWhenFlushed = 2,
+    /// Close at the loop's next look (waitress's `will_close`): idle too
+    /// long, a send failed, the output of a closing response is sent, or
+    /// the pool cancelled the request.
+    Closing = 3,
+    /// The loop closed the socket. Entered only under `out`, in
+    /// `handle_close`; no thread uses the socket after it.
+    Closed = 4,
+}
+
+/// A [`Life`] shared by the I/O thread and a worker.
+#[derive(Debug)]
+struct LifeCell(AtomicU8);
+
+impl LifeCell {
+    fn get(&self) -> Life {
+        match self.0.load(Ordering::Acquire) {
+            0 => Life::Open,
+            1 => Life::Draining,
+            2 => Life::CloseWhenFlushed,
+            3 => Life::Closing,
+            _ => Life::Closed,
+        }
+    }
+
+    /// Moves to `to` unless the connection is already further along.
+    fn advance(&self, to: Life) {
+        self.0.fetch_max(to as u8, Ordering::AcqRel);
+    }
+}
+
+/// The read side, decided under `reqs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ReadSide {
+    /// The loop reads whenever the socket has data and the channel is not
+    /// busy.
+    #[default]
+    Reading,
+    /// The loop declined to read while the channel was busy (requests
+    /// queued, output pending, draining): whoever makes it readable again
+    /// must wake the loop.
+    Blocked,
+    /// An error response is queued: nothing more is read or parsed, ever.
+    Done,
+}
+
+/// `100 Continue` for the request being received.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Continue {
+    /// Not asked for, or not yet sent.
+    #[default]
+    NotSent,
+    /// Asked for while earlier responses were pending: the worker sends it
+    /// when it finishes the last of them.
+    Deferred,
+    /// Sent.
+    Sent,
+}
+
 /// The state behind `requests_lock`.
 #[derive(Debug, Default)]
 struct ReqState {
     /// Complete requests, oldest first. The front one is `None` while a
     /// worker runs it.
     requests: VecDeque<Option<Parsed>>,
-    /// A `100 Continue` was sent for the request being received.
-    sent_continue: bool,
-    /// The request being received wants a `100 Continue` that could not be
-    /// sent yet because earlier responses are pending; the worker sends it
-    /// when it finishes the last of them.
-    continue_wanted: bool,
-    /// The I/O thread declined to read while the channel was busy: whoever
-    /// makes it readable again must wake the loop.
-    read_blocked: bool,
-    /// An error response is queued: nothing more is read or parsed.
-    stop_reading: bool,
+    read: ReadSide,
+    cont: Continue,
+}
+
+/// Whether the socket may still be written, decided under `out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    Open,
+    /// A send failed: the connection is unusable (the loop closes it).
+    Broken,
+    /// The loop closed the socket.
+    Closed,
 }
 
 /// The state behind `outbuf_lock`.
@@ -120,10 +230,7 @@ struct OutState {
     /// `outbuf_high_watermark` a new buffer is started (waitress's outbuf
     /// rotation, which lets a drained buffer's memory go).
     current_outbuf_count: u64,
-    /// False once the I/O thread closed the socket.
-    connected: bool,
-    /// A send failed: the connection is unusable (the I/O thread closes it).
-    broken: bool,
+    sink: Sink,
     /// Read buffer for `sendfile` fallbacks.
     scratch: Vec<u8>,
     /// Workers waiting on `out_cv` for the output to drain.
@@ -143,15 +250,7 @@ pub(crate) struct Channel {
     out_cv: Condvar,
     /// Mirror of `out.total`, for the I/O thread's predicates.
     out_pending: AtomicU64,
-    /// Close now (waitress's `will_close`).
-    will_close: AtomicBool,
-    /// Close once the output is flushed (waitress's `close_when_flushed`);
-    /// written only under `reqs`.
-    close_when_flushed: AtomicBool,
-    /// Mirror of `out.connected` for lock-free checks.
-    connected: AtomicBool,
-    /// A graceful stop began: finish what runs, read nothing new.
-    draining: AtomicBool,
+    life: LifeCell,
     /// The worker is answering pipelined requests in a row: responses are
     /// buffered and sent together when the run ends (written only by the
     /// worker that runs the channel).
@@ -162,7 +261,7 @@ pub(crate) struct Channel {
 
 impl DisconnectProbe for Channel {
     fn disconnected(&self) -> bool {
-        !self.connected.load(Ordering::Acquire)
+        !self.is_connected()
     }
 }
 
@@ -191,17 +290,13 @@ impl Channel {
                 bufs: VecDeque::new(),
                 total: 0,
                 current_outbuf_count: 0,
-                connected: true,
-                broken: false,
+                sink: Sink::Open,
                 scratch: Vec::new(),
                 waiters: 0,
             }),
             out_cv: Condvar::new(),
             out_pending: AtomicU64::new(0),
-            will_close: AtomicBool::new(false),
-            close_when_flushed: AtomicBool::new(false),
-            connected: AtomicBool::new(true),
-            draining: AtomicBool::new(false),
+            life: LifeCell(AtomicU8::new(Life::Open as u8)),
             batching: AtomicBool::new(false),
             last_activity: AtomicU64::new(now),
         }
@@ -216,11 +311,26 @@ impl Channel {
     }
 
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.life.get() >= Life::Draining
     }
 
     pub(crate) fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
+        self.life.get() != Life::Closed
+    }
+
+    /// Decides that the connection closes once its output is sent. Takes
+    /// the `reqs` guard: the loop checks this state under the same lock
+    /// before it parses, so no request received after the decision is
+    /// parsed or queued (CVE-2024-49768).
+    fn close_after_output(&self, _reqs: &mut ReqState) {
+        self.life.advance(Life::CloseWhenFlushed);
+    }
+
+    /// Marks the output unusable after a failed send or buffer (under
+    /// `out`); the loop closes the connection on its next look.
+    fn mark_broken(&self, out: &mut OutState) {
+        out.sink = Sink::Broken;
+        self.life.advance(Life::Closing);
     }
 
     fn touch(&self) {
@@ -317,8 +427,7 @@ impl Channel {
         if !is_disconnect(e) && self.server.adj.log_socket_errors {
             crate::log_warning!("Socket error: {e}");
         }
-        out.broken = true;
-        self.will_close.store(true, Ordering::Release);
+        self.mark_broken(out);
     }
 
     /// Appends bytes to the output buffers (waitress's `write_soon` body).
@@ -363,7 +472,7 @@ impl Channel {
             self.notify_loop();
             return Err(ClientDisconnected);
         }
-        while out.connected && !out.broken && out.total > hw {
+        while out.sink == Sink::Open && out.total > hw {
             // The I/O thread flushes on the socket's next writability and
             // signals the condition variable once below the watermark (or
             // when it closes the channel). It cannot take the lock before
@@ -376,7 +485,7 @@ impl Channel {
             };
             out.waiters -= 1;
         }
-        if !out.connected || out.broken {
+        if out.sink != Sink::Open {
             return Err(ClientDisconnected);
         }
         Ok(out)
@@ -394,7 +503,7 @@ impl Channel {
         }
         let out = self.out();
         let mut out = self.wait_below_high_watermark(out)?;
-        if !out.connected || out.broken {
+        if out.sink != Sink::Open {
             return Err(ClientDisconnected);
         }
         let send_bytes = self.server.adj.send_bytes as u64;
@@ -487,7 +596,7 @@ impl Channel {
         }
         let out = self.out();
         let mut out = self.wait_below_high_watermark(out)?;
-        if !out.connected || out.broken {
+        if out.sink != Sink::Open {
             return Err(ClientDisconnected);
         }
         out.total += file.len();
@@ -535,12 +644,14 @@ impl Channel {
             } else {
                 crate::task::run(self, parsed)
             };
-            let close = close_on_finish || self.draining.load(Ordering::Acquire);
+            let close = close_on_finish || self.is_draining();
             if close {
                 let mut rs = self.reqs();
-                self.close_when_flushed.store(true, Ordering::Release);
+                self.close_after_output(&mut rs);
                 rs.requests.clear();
-                rs.continue_wanted = false;
+                if rs.cont == Continue::Deferred {
+                    rs.cont = Continue::NotSent;
+                }
                 notify = true;
                 break;
             }
@@ -556,8 +667,7 @@ impl Channel {
                 self.server.pool.add_task(Arc::clone(self));
                 break;
             }
-            if self.is_connected() && rs.continue_wanted && !rs.sent_continue {
-                rs.continue_wanted = false;
+            if self.is_connected() && rs.cont == Continue::Deferred {
                 self.send_continue(&mut rs);
             }
             left_idle = true;
@@ -578,8 +688,8 @@ impl Channel {
             // answered: the channel stayed unread with a request waiting
             // in the socket.
             let mut rs = self.reqs();
-            if rs.read_blocked {
-                rs.read_blocked = false;
+            if rs.read == ReadSide::Blocked {
+                rs.read = ReadSide::Reading;
                 notify = true;
             }
         }
@@ -599,7 +709,7 @@ impl Channel {
             return;
         }
         let mut out = self.out();
-        if !out.connected || out.broken {
+        if out.sink != Sink::Open {
             return;
         }
         if let Err(e) = self.flush_some(&mut out) {
@@ -609,14 +719,13 @@ impl Channel {
 
     /// Queues and sends `100 Continue` (under `reqs`).
     fn send_continue(&self, rs: &mut ReqState) {
-        rs.sent_continue = true;
+        rs.cont = Continue::Sent;
         let mut out = self.out();
-        if !out.connected || out.broken {
+        if out.sink != Sink::Open {
             return;
         }
         if self.append(&mut out, CONTINUE).is_err() {
-            out.broken = true;
-            self.will_close.store(true, Ordering::Release);
+            self.mark_broken(&mut out);
             return;
         }
         if let Err(e) = self.flush_some(&mut out) {
@@ -630,7 +739,7 @@ impl Channel {
             let mut rs = self.reqs();
             rs.requests.clear();
         }
-        self.will_close.store(true, Ordering::Release);
+        self.life.advance(Life::Closing);
         self.touch();
         self.notify_loop();
     }
@@ -645,269 +754,45 @@ impl crate::pool::Task for Arc<Channel> {
     }
 }
 
-/// The I/O thread's side of a channel: the socket (closed when this is
-/// dropped) and the parser of the request being received. Reads go into the
-/// loop's shared buffer: everything read is parsed (and what a request keeps
-/// copied) before the next channel reads.
-#[derive(Debug)]
-pub(crate) struct ChannelDispatcher {
-    chan: Arc<Channel>,
-    sock: OwnedFd,
-    parser: Option<RequestParser>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl ChannelDispatcher {
-    pub(crate) fn new(
-        sock: OwnedFd,
-        server: Arc<ServerShared>,
-        origin: ConnEnviron,
-    ) -> ChannelDispatcher {
-        let chan = Arc::new(Channel::new(sock.as_raw_fd(), server, origin));
-        ChannelDispatcher {
-            chan,
-            sock,
-            parser: None,
-        }
-    }
-
-    /// Feeds received bytes to the parser and queues complete requests
-    /// (waitress's `received`).
-    fn received(&mut self, data: &[u8], cx: &mut Cx<'_>) {
-        let chan = &self.chan;
-        let server = &chan.server;
-        let mut rs = chan.reqs();
-        // CVE-2024-49768: once the connection is to be closed, or an error
-        // response is queued, nothing more is parsed.
-        if chan.will_close.load(Ordering::Acquire)
-            || chan.close_when_flushed.load(Ordering::Acquire)
-            || rs.stop_reading
-        {
-            return;
-        }
-        let mut data = data;
-        while !data.is_empty() {
-            let parser = self
-                .parser
-                .get_or_insert_with(|| RequestParser::new(server.parser_config));
-            let n = parser.received(data);
-            if parser.expect_continue()
-                && parser.headers_finished()
-                && parser.error().is_none()
-                && !rs.sent_continue
-            {
-                if rs.requests.is_empty() {
-                    chan.send_continue(&mut rs);
-                } else {
-                    rs.continue_wanted = true;
+    /// The loop and a worker may decide at the same moment (a drain, the
+    /// last response, an idle timeout): whatever the order, the furthest
+    /// state wins and none is undone.
+    #[test]
+    fn life_only_moves_forward_when_raced() {
+        let steps = [
+            Life::Draining,
+            Life::CloseWhenFlushed,
+            Life::Closing,
+            Life::Closed,
+        ];
+        for round in 0..500usize {
+            let cell = LifeCell(AtomicU8::new(Life::Open as u8));
+            // A different subset of decisions each round.
+            let chosen: Vec<Life> = steps
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (round >> i) & 1 == 1 || *i == round % 4)
+                .map(|(_, l)| *l)
+                .collect();
+            std::thread::scope(|s| {
+                for &to in &chosen {
+                    let cell = &cell;
+                    s.spawn(move || {
+                        cell.advance(to);
+                        // Seen from the thread that decided: never behind.
+                        assert!(cell.get() >= to);
+                    });
                 }
-            }
-            if parser.is_completed() {
-                rs.sent_continue = false;
-                rs.continue_wanted = false;
-                let done = self.parser.take();
-                if let Some(p) = done {
-                    if !p.is_empty() {
-                        let parsed = p.into_parsed();
-                        let is_error = matches!(parsed, Parsed::Error(..));
-                        rs.requests.push_back(Some(parsed));
-                        if rs.requests.len() == 1 {
-                            // Handed to the pool at the end of the loop
-                            // round, with the round's other requests.
-                            cx.stage(Arc::clone(chan));
-                        }
-                        if is_error {
-                            // Every parse error closes the connection: what
-                            // was pipelined behind it is dropped.
-                            rs.stop_reading = true;
-                            break;
-                        }
-                    }
-                }
-            } else if n == 0 {
-                // A parser that neither consumes nor completes would loop.
-                crate::log_error!("request parser made no progress; closing the connection");
-                chan.will_close.store(true, Ordering::Release);
-                break;
-            }
-            if n >= data.len() {
-                break;
-            }
-            data = &data[n..];
+            });
+            assert_eq!(
+                Some(cell.get()),
+                chosen.iter().copied().max(),
+                "round {round}"
+            );
         }
-    }
-
-    /// One `recv` into `buf`, and what it means for the loop.
-    fn read_into(&mut self, buf: &mut [u8], cx: &mut Cx<'_>) -> Progress {
-        let recv_bytes = buf.len();
-        match sys::recv(self.sock.as_raw_fd(), buf) {
-            Ok(0) => Progress::Close,
-            Ok(n) => {
-                {
-                    let mut rs = self.chan.reqs();
-                    rs.read_blocked = false;
-                }
-                self.chan.touch();
-                self.received(&buf[..n], cx);
-                if self.chan.will_close.load(Ordering::Acquire) {
-                    Progress::Close
-                } else if n < recv_bytes {
-                    // A short read: the socket is drained (a new edge comes
-                    // with new data).
-                    Progress::Drained
-                } else {
-                    Progress::More
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
-            Err(e) => {
-                if !is_disconnect(&e) && self.chan.server.adj.log_socket_errors {
-                    crate::log_warning!("Socket error: {e}");
-                }
-                Progress::Close
-            }
-        }
-    }
-}
-
-impl Dispatcher for ChannelDispatcher {
-    fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-
-    fn role(&self) -> Role {
-        Role::Channel
-    }
-
-    fn set_token(&mut self, token: Token) {
-        self.chan.token.store(token.as_u64(), Ordering::Relaxed);
-    }
-
-    fn closing(&self) -> bool {
-        let chan = &self.chan;
-        chan.will_close.load(Ordering::Acquire)
-            // Flushed and due to close: no need to wait for writability
-            // (the worker may have sent the last bytes itself).
-            || (chan.close_when_flushed.load(Ordering::Acquire)
-                && chan.out_pending.load(Ordering::Acquire) == 0)
-    }
-
-    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        let chan = &self.chan;
-        if chan.will_close.load(Ordering::Acquire) {
-            return false;
-        }
-        let mut rs = chan.reqs();
-        let busy = chan.close_when_flushed.load(Ordering::Acquire)
-            || rs.stop_reading
-            || chan.draining.load(Ordering::Acquire)
-            || rs.requests.len() > chan.server.adj.channel_request_lookahead
-            || chan.out_pending.load(Ordering::Acquire) > 0;
-        if busy {
-            rs.read_blocked = true;
-        }
-        !busy
-    }
-
-    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        let chan = &self.chan;
-        chan.out_pending.load(Ordering::Acquire) > 0
-            || chan.will_close.load(Ordering::Acquire)
-            || chan.close_when_flushed.load(Ordering::Acquire)
-    }
-
-    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
-        let recv_bytes = self.chan.server.adj.recv_bytes.max(1);
-        // Borrowed out of the context for this call (no copy), so that the
-        // context can take staged requests while the bytes are parsed.
-        let mut read_buf = std::mem::take(cx.read_buf);
-        if read_buf.len() < recv_bytes {
-            read_buf.resize(recv_bytes, 0);
-        }
-        let progress = self.read_into(&mut read_buf[..recv_bytes], cx);
-        *cx.read_buf = read_buf;
-        progress
-    }
-
-    fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
-        let chan = &self.chan;
-        let adj = &chan.server.adj;
-        let running = !chan.reqs().requests.is_empty();
-        let mut blocked = false;
-        {
-            let mut out = chan.out();
-            // While a request runs, small amounts wait for the worker's own
-            // flush; but a worker waiting for the output to drain below the
-            // high watermark is always served (`send_bytes` may be set
-            // above the watermark).
-            if out.total > 0 && (!running || out.total >= adj.send_bytes as u64 || out.waiters > 0)
-            {
-                match chan.flush_some(&mut out) {
-                    Ok(b) => blocked = b,
-                    Err(e) => {
-                        chan.socket_error(&mut out, &e);
-                        chan.out_cv.notify_all();
-                        return Progress::Close;
-                    }
-                }
-                if out.total <= adj.outbuf_high_watermark && out.waiters > 0 {
-                    chan.out_cv.notify_all();
-                }
-            }
-        }
-        if chan.close_when_flushed.load(Ordering::Acquire)
-            && chan.out_pending.load(Ordering::Acquire) == 0
-        {
-            chan.will_close.store(true, Ordering::Release);
-            return Progress::Close;
-        }
-        if blocked {
-            Progress::Drained
-        } else {
-            Progress::Done
-        }
-    }
-
-    fn handle_close(&mut self, _cx: &mut Cx<'_>) {
-        let chan = &self.chan;
-        {
-            let mut out = chan.out();
-            out.bufs.clear();
-            out.total = 0;
-            out.connected = false;
-            chan.out_pending.store(0, Ordering::Release);
-            chan.connected.store(false, Ordering::Release);
-            chan.out_cv.notify_all();
-        }
-        chan.will_close.store(true, Ordering::Release);
-        // The socket itself is closed when this dispatcher is dropped,
-        // right after; no worker can use it: `connected` is false under
-        // the output lock.
-    }
-
-    fn maintenance(&mut self, now: Instant) -> bool {
-        let chan = &self.chan;
-        let timeout_ms = chan.server.adj.channel_timeout.saturating_mul(1000);
-        let now_ms = chan.server.ms_at(now);
-        let idle = now_ms.saturating_sub(chan.last_activity.load(Ordering::Relaxed)) > timeout_ms;
-        if idle && chan.reqs().requests.is_empty() {
-            chan.will_close.store(true, Ordering::Release);
-            return true;
-        }
-        false
-    }
-
-    fn begin_shutdown(&mut self) -> bool {
-        let chan = &self.chan;
-        chan.draining.store(true, Ordering::Release);
-        let rs = chan.reqs();
-        if rs.requests.is_empty() {
-            // Idle (or between requests): close once what is queued is sent.
-            chan.close_when_flushed.store(true, Ordering::Release);
-        }
-        true
-    }
-
-    fn busy(&self) -> bool {
-        !self.chan.reqs().requests.is_empty() || self.chan.out_pending.load(Ordering::Acquire) > 0
     }
 }
