@@ -114,8 +114,29 @@ fn digits_only(v: &str) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
+/// How a response's body is delimited on the wire (RFC 9112 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// 1xx, 204 and 304: no body and no `Content-Length`, whatever the
+    /// application gives.
+    NoBody,
+    /// `Content-Length`: exactly this many bytes; more are cut, fewer close
+    /// the connection.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (HTTP/1.1, length unknown).
+    Chunked,
+    /// HTTP/1.0, length unknown: the body ends when the connection closes.
+    UntilClose,
+}
+
 /// Writes one response on a channel, applying waitress's framing and
 /// keep-alive rules.
+///
+/// A response goes through three steps: [`send`](Self::send) checks what
+/// the application gave and works out the body's length when it can;
+/// `build_head` decides the [`Framing`] and whether the connection stays
+/// open, and writes the head; `write` and `finish` send the body as the
+/// framing says.
 pub(crate) struct ResponseWriter<'a, O: Output + ?Sized> {
     out: &'a O,
     /// The `Server` (or `Via`) value; `None` sends no `Server`.
@@ -127,10 +148,10 @@ pub(crate) struct ResponseWriter<'a, O: Output + ?Sized> {
     /// The request said `Connection: keep-alive`.
     req_keep_alive: bool,
     status: u16,
-    has_body: bool,
-    content_length: Option<u64>,
+    /// How the body is delimited; decided with the head.
+    framing: Framing,
+    /// Body bytes the application produced (sent or not).
     written: u64,
-    chunked: bool,
     /// The head, built and not yet sent.
     head: Vec<u8>,
     wrote_header: bool,
@@ -152,10 +173,8 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             req_close: connection_has(head, "close"),
             req_keep_alive: connection_has(head, "keep-alive"),
             status: 200,
-            has_body: true,
-            content_length: None,
+            framing: Framing::UntilClose,
             written: 0,
-            chunked: false,
             head: Vec::new(),
             wrote_header: false,
             close_on_finish: false,
@@ -165,15 +184,27 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         }
     }
 
-    /// Builds the status line and header block (waitress's
-    /// `build_response_header`). `declared` is the application's
-    /// `Content-Length`, already validated.
+    /// Decides the framing and builds the status line and header block
+    /// (waitress's `build_response_header`). `known_len` is the body's
+    /// length when known (the application's validated `Content-Length`, or
+    /// the body's own); with `skip_content_length` the application's
+    /// `Content-Length` fields are left out (a file shorter than declared:
+    /// the header says what is sent).
     fn build_head(
         &mut self,
         reason: &str,
         headers: &[(HeaderText, HeaderText)],
+        known_len: Option<u64>,
         skip_content_length: bool,
     ) {
+        let no_body_status =
+            (100..200).contains(&self.status) || self.status == 204 || self.status == 304;
+        self.framing = match (no_body_status, known_len, self.version) {
+            (true, _, _) => Framing::NoBody,
+            (false, Some(n), _) => Framing::Length(n),
+            (false, None, Version::Http11) => Framing::Chunked,
+            (false, None, Version::Http10) => Framing::UntilClose,
+        };
         let mut h = Vec::with_capacity(160);
         h.extend_from_slice(b"HTTP/");
         h.extend_from_slice(self.version.as_str().as_bytes());
@@ -191,7 +222,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         let mut have_server = false;
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("content-length") {
-                if !self.has_body || skip_content_length {
+                if self.framing == Framing::NoBody || skip_content_length {
                     continue;
                 }
                 have_cl = true;
@@ -205,13 +236,14 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             h.extend_from_slice(value.as_bytes());
             h.extend_from_slice(b"\r\n");
         }
-        if !have_cl && self.has_body {
-            if let Some(cl) = self.content_length {
+        match self.framing {
+            Framing::Length(n) if !have_cl => {
                 h.extend_from_slice(b"Content-Length: ");
-                h.extend_from_slice(crate::http_date::decimal(cl, &mut digits));
+                h.extend_from_slice(crate::http_date::decimal(n, &mut digits));
                 h.extend_from_slice(b"\r\n");
-                have_cl = true;
             }
+            Framing::Chunked => h.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            _ => {}
         }
         // A graceful stop is under way, or the response must end the
         // connection: this is the last response, whatever was asked.
@@ -222,7 +254,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 if self.req_keep_alive
                     && !self.req_close
                     && !server_close
-                    && (have_cl || !self.has_body)
+                    && self.framing != Framing::UntilClose
                 {
                     h.extend_from_slice(b"Connection: Keep-Alive\r\n");
                 } else {
@@ -230,14 +262,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 }
             }
             Version::Http11 => {
-                if self.req_close {
-                    close = true;
-                }
-                if !have_cl && self.has_body {
-                    h.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-                    self.chunked = true;
-                }
-                if (100..200).contains(&self.status) {
+                if self.req_close || (100..200).contains(&self.status) {
                     close = true;
                 }
             }
@@ -268,7 +293,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
 
     /// Sends body bytes (the head goes with the first of them).
     fn write(&mut self, data: &[u8]) -> Result<(), ClientDisconnected> {
-        if !self.has_body || self.is_head {
+        if self.framing == Framing::NoBody || self.is_head {
             if !data.is_empty() && !self.is_head && !self.logged_no_body {
                 self.logged_no_body = true;
                 crate::log_warning!(
@@ -279,8 +304,8 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             self.written += data.len() as u64;
             return self.write_head_only();
         }
-        let data = match self.content_length {
-            Some(cl) if !self.chunked => {
+        let data = match self.framing {
+            Framing::Length(cl) => {
                 let left = cl.saturating_sub(self.written);
                 let n = (data.len() as u64).min(left) as usize;
                 if n < data.len() && !self.logged_excess {
@@ -301,7 +326,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         let first = !self.wrote_header;
         self.wrote_header = true;
         let head_part: &[u8] = if first { &head } else { &[] };
-        if self.chunked {
+        if self.framing == Framing::Chunked {
             let size = format!("{:X}\r\n", data.len());
             self.out
                 .write_soon(&[head_part, size.as_bytes(), data, b"\r\n"])
@@ -322,7 +347,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
     /// Ends the response (waitress's `finish`): the head if nothing was
     /// sent yet, the last chunk, and the short-body rule.
     fn finish(&mut self) -> Result<(), ClientDisconnected> {
-        let end: &[u8] = if self.chunked && !self.is_head {
+        let end: &[u8] = if self.framing == Framing::Chunked && !self.is_head {
             b"0\r\n\r\n"
         } else {
             b""
@@ -334,8 +359,8 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         } else if !end.is_empty() {
             self.out.write_soon(&[end])?;
         }
-        if let Some(cl) = self.content_length {
-            if self.has_body && !self.is_head && self.written < cl {
+        if let Framing::Length(cl) = self.framing {
+            if !self.is_head && self.written < cl {
                 self.close_on_finish = true;
                 crate::log_warning!(
                     "application returned too few bytes ({}) for specified Content-Length ({cl})",
@@ -400,7 +425,6 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             }
         }
         self.status = status;
-        self.has_body = !((100..200).contains(&status) || status == 204 || status == 304);
 
         match body {
             Body::File { file, offset, len } => {
@@ -412,10 +436,9 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                         // the file and the declared length, and the header
                         // says what is sent.
                         let size = declared.map_or(avail, |d| d.min(avail));
-                        self.content_length = Some(size);
                         let replace = declared.is_some_and(|d| d != size);
-                        self.build_head(&reason, &headers, replace);
-                        if self.has_body && !self.is_head && size > 0 {
+                        self.build_head(&reason, &headers, Some(size), replace);
+                        if self.framing != Framing::NoBody && !self.is_head && size > 0 {
                             self.wrote_header = true;
                             let head = std::mem::take(&mut self.head);
                             self.out.write_soon(&[&head])?;
@@ -437,33 +460,28 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                             Some(l) => Box::new(f.take(l)),
                             None => Box::new(f),
                         };
-                        self.content_length = declared.or(len);
-                        self.build_head(&reason, &headers, false);
+                        self.build_head(&reason, &headers, declared.or(len), false);
                         self.send_reader(reader)
                     }
                 }
             }
             Body::Empty => {
-                self.content_length = declared.or(Some(0));
-                self.build_head(&reason, &headers, false);
+                self.build_head(&reason, &headers, declared.or(Some(0)), false);
                 self.finish()?;
                 Ok(())
             }
             Body::Bytes(b) => {
-                self.content_length = declared.or(Some(b.len() as u64));
-                self.build_head(&reason, &headers, false);
+                self.build_head(&reason, &headers, declared.or(Some(b.len() as u64)), false);
                 self.write(&b)?;
                 self.finish()?;
                 Ok(())
             }
             Body::Reader(r, len) => {
-                self.content_length = declared.or(len);
-                self.build_head(&reason, &headers, false);
+                self.build_head(&reason, &headers, declared.or(len), false);
                 self.send_reader(r)
             }
             Body::Chunks(iter) => {
-                self.content_length = declared;
-                self.build_head(&reason, &headers, false);
+                self.build_head(&reason, &headers, declared, false);
                 if !self.is_head {
                     for chunk in iter {
                         let chunk = chunk.map_err(|e| {
@@ -478,8 +496,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 Ok(())
             }
             Body::Writer(f) => {
-                self.content_length = declared;
-                self.build_head(&reason, &headers, false);
+                self.build_head(&reason, &headers, declared, false);
                 if !self.is_head {
                     let mut w = BodyWriter {
                         inner: self,
@@ -506,7 +523,14 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         if !self.is_head {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                if self.content_length.is_some_and(|cl| self.written >= cl) && !self.chunked {
+                let complete = match self.framing {
+                    Framing::Length(cl) => self.written >= cl,
+                    // Nothing of it is sent: read only as far as the first
+                    // bytes (logged as ignored).
+                    Framing::NoBody => self.written > 0,
+                    Framing::Chunked | Framing::UntilClose => false,
+                };
+                if complete {
                     break;
                 }
                 let n = match r.read(&mut buf) {

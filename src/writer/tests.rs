@@ -510,6 +510,22 @@ fn cases() -> Vec<Case> {
             ),
         )
         .status(103),
+        case(
+            "204 with a reader sends nothing of it",
+            Reader("hello", Some(5)),
+            Sent(&["HTTP/1.1 204 No Content", "Server: ident"], "", false),
+        )
+        .status(204),
+        case(
+            "1.0 reader, length unknown, ends at the close",
+            Reader("hello", None),
+            Sent(
+                &["HTTP/1.0 200 OK", "Connection: close", "Server: ident"],
+                "hello",
+                true,
+            ),
+        )
+        .v10(),
         // Status line.
         case(
             "a reason of the application's",
