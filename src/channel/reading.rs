@@ -193,12 +193,12 @@ impl Dispatcher for ChannelDispatcher {
         let recv_bytes = self.chan.server.adj.recv_bytes.max(1);
         // Borrowed out of the context for this call (no copy), so that the
         // context can take staged requests while the bytes are parsed.
-        let mut read_buf = std::mem::take(cx.read_buf);
+        let mut read_buf = std::mem::take(cx.read_buf());
         if read_buf.len() < recv_bytes {
             read_buf.resize(recv_bytes, 0);
         }
         let progress = self.read_into(&mut read_buf[..recv_bytes], cx);
-        *cx.read_buf = read_buf;
+        *cx.read_buf() = read_buf;
         progress
     }
 

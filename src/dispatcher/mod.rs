@@ -245,12 +245,22 @@ pub(crate) struct Cx<'a> {
     pub edge_triggered: bool,
     /// Channels currently in the map.
     pub channels: usize,
-    added: &'a mut Vec<Box<dyn Dispatcher>>,
-    woken: &'a mut Vec<Token>,
+    lent: &'a mut Lent,
+}
+
+/// What the map lends each handler through its [`Cx`].
+#[derive(Debug, Default)]
+struct Lent {
+    /// Dispatchers added by handlers, registered after them.
+    added: Vec<Box<dyn Dispatcher>>,
+    /// Tokens handlers asked to be evaluated.
+    woken: Vec<Token>,
     /// The loop's one read buffer, lent to whichever dispatcher reads (so
     /// that an idle connection holds none).
-    pub read_buf: &'a mut Vec<u8>,
-    staged: &'a mut Vec<Arc<Channel>>,
+    read_buf: Vec<u8>,
+    /// Channels whose first queued request arrived this round (see
+    /// [`Cx::stage`]).
+    staged: Vec<Arc<Channel>>,
 }
 
 impl Cx<'_> {
@@ -259,7 +269,12 @@ impl Cx<'_> {
         if d.role() == Role::Channel {
             self.channels += 1;
         }
-        self.added.push(d);
+        self.lent.added.push(d);
+    }
+
+    /// The loop's read buffer (empty until a dispatcher sizes it).
+    pub(crate) fn read_buf(&mut self) -> &mut Vec<u8> {
+        &mut self.lent.read_buf
     }
 
     /// Hands a channel with a newly queued request to the worker pool: the
@@ -268,12 +283,12 @@ impl Cx<'_> {
     /// together after the round ([`Map::take_staged`]), with one lock of
     /// the pool's queue and at most one wake-up.
     pub(crate) fn stage(&mut self, chan: Arc<Channel>) {
-        self.staged.push(chan);
+        self.lent.staged.push(chan);
     }
 
     /// Asks the map to evaluate `token` in this round or the next.
     pub(crate) fn wake(&mut self, token: Token) {
-        self.woken.push(token);
+        self.lent.woken.push(token);
     }
 }
 
@@ -323,12 +338,7 @@ pub(crate) struct Map {
     pending: Vec<Token>,
     batch: Vec<Token>,
     events: Vec<Event>,
-    added: Vec<Box<dyn Dispatcher>>,
-    woken: Vec<Token>,
-    read_buf: Vec<u8>,
-    /// Channels whose first queued request arrived this round (see
-    /// [`Cx::stage`]).
-    staged: Vec<Arc<Channel>>,
+    lent: Lent,
     shutting_down: bool,
 }
 
@@ -348,10 +358,7 @@ impl Map {
             pending: Vec::new(),
             batch: Vec::new(),
             events: Vec::with_capacity(256),
-            added: Vec::new(),
-            woken: Vec::new(),
-            read_buf: Vec::new(),
-            staged: Vec::new(),
+            lent: Lent::default(),
             shutting_down: false,
         }
     }
@@ -387,24 +394,17 @@ impl Map {
         let fd = d.fd();
         let role = d.role();
         d.set_token(token);
-        let mut woken = Vec::new();
         let interest = {
-            let mut added = Vec::new();
             let mut cx = Cx {
                 now,
                 edge_triggered: self.edge,
                 channels: self.channels,
-                added: &mut added,
-                woken: &mut woken,
-                read_buf: &mut self.read_buf,
-                staged: &mut self.staged,
+                lent: &mut self.lent,
             };
-            let i = Interest {
+            Interest {
                 read: d.readable(&mut cx),
                 write: d.writable(&mut cx),
-            };
-            debug_assert!(added.is_empty());
-            i
+            }
         };
         if let Err(e) = self.poller.register(fd, token, interest) {
             self.free.push(slot);
@@ -488,7 +488,7 @@ impl Map {
     /// The channels staged this round ([`Cx::stage`]), for the pool; the
     /// vector keeps its capacity for the next round.
     pub(crate) fn take_staged(&mut self) -> std::vec::Drain<'_, Arc<Channel>> {
-        self.staged.drain(..)
+        self.lent.staged.drain(..)
     }
 
     /// True while some dispatcher still has work a graceful stop waits for.
@@ -589,7 +589,7 @@ impl Map {
 
     /// Registers dispatchers added by handlers and queues woken tokens.
     fn absorb(&mut self, now: Instant) {
-        while let Some(d) = self.added.pop() {
+        while let Some(d) = self.lent.added.pop() {
             // `Cx::add` counted it already; `add` counts again.
             if d.role() == Role::Channel {
                 self.channels -= 1;
@@ -599,12 +599,12 @@ impl Map {
                 crate::log_warning!("could not watch descriptor {fd}: {e}; closing it");
             }
         }
-        let woken = std::mem::take(&mut self.woken);
-        for t in &woken {
-            self.enqueue(*t);
+        let mut woken = std::mem::take(&mut self.lent.woken);
+        for t in woken.drain(..) {
+            self.enqueue(t);
         }
-        self.woken = woken;
-        self.woken.clear();
+        // Keep the vector's capacity for the next handler.
+        self.lent.woken = woken;
     }
 
     /// Evaluates one dispatcher. Returns true when it was closed.
@@ -625,10 +625,7 @@ impl Map {
             now,
             edge_triggered: edge,
             channels: self.channels,
-            added: &mut self.added,
-            woken: &mut self.woken,
-            read_buf: &mut self.read_buf,
-            staged: &mut self.staged,
+            lent: &mut self.lent,
         };
         let mut close = e.closed || e.d.closing();
         let mut again = false;
@@ -684,10 +681,7 @@ impl Map {
                 now,
                 edge_triggered: edge,
                 channels: self.channels,
-                added: &mut self.added,
-                woken: &mut self.woken,
-                read_buf: &mut self.read_buf,
-                staged: &mut self.staged,
+                lent: &mut self.lent,
             };
             let interest = Interest {
                 read: e.d.readable(&mut cx),
@@ -731,10 +725,7 @@ impl Map {
             now,
             edge_triggered: self.edge,
             channels: self.channels,
-            added: &mut self.added,
-            woken: &mut self.woken,
-            read_buf: &mut self.read_buf,
-            staged: &mut self.staged,
+            lent: &mut self.lent,
         };
         e.d.handle_close(&mut cx);
         self.listeners.retain(|t| *t != token);
