@@ -41,17 +41,46 @@ use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-mod kqueue;
+// Which poller a system gets, each list written once (as mio keeps its
+// `cfg` lists behind macros).
+macro_rules! cfg_epoll {
+    ($($item:item)*) => { $( #[cfg(any(target_os = "linux", target_os = "android"))] $item )* };
+}
+macro_rules! cfg_kqueue {
+    ($($item:item)*) => { $(
+        #[cfg(any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))]
+        $item
+    )* };
+}
+macro_rules! cfg_poll_only {
+    ($($item:item)*) => { $(
+        #[cfg(not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        )))]
+        $item
+    )* };
+}
+
+cfg_epoll! {
+    mod epoll;
+}
+cfg_kqueue! {
+    mod kqueue;
+}
 mod poll;
 
 /// Identifies a registered descriptor: its slot in the map and the slot's
@@ -137,35 +166,20 @@ pub(crate) fn new_poller(backend: Backend) -> io::Result<Box<dyn Poller>> {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn default_poller() -> io::Result<Box<dyn Poller>> {
-    Ok(Box::new(epoll::Epoll::new()?))
+cfg_epoll! {
+    fn default_poller() -> io::Result<Box<dyn Poller>> {
+        Ok(Box::new(epoll::Epoll::new()?))
+    }
 }
-
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-fn default_poller() -> io::Result<Box<dyn Poller>> {
-    Ok(Box::new(kqueue::Kqueue::new()?))
+cfg_kqueue! {
+    fn default_poller() -> io::Result<Box<dyn Poller>> {
+        Ok(Box::new(kqueue::Kqueue::new()?))
+    }
 }
-
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-fn default_poller() -> io::Result<Box<dyn Poller>> {
-    Ok(Box::new(poll::PollPoller::new()))
+cfg_poll_only! {
+    fn default_poller() -> io::Result<Box<dyn Poller>> {
+        Ok(Box::new(poll::PollPoller::new()))
+    }
 }
 
 /// What a handler reports about the socket.
