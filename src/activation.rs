@@ -8,6 +8,8 @@
 //! names. All three variables are removed once read, as
 //! `sd_listen_fds(1)` does, so that programs this process starts do not
 //! take the descriptors too.
+//!
+//! Thread: start-up, on the thread that calls `create_server`.
 
 use std::os::fd::RawFd;
 

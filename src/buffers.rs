@@ -12,6 +12,9 @@
 //!   region of an open file sent as a response body, with `sendfile(2)` on
 //!   Linux, FreeBSD and macOS.
 //! * [`RequestBody`] is what the application reads as `wsgi.input`.
+//!
+//! Thread: both: request bodies are filled on the I/O thread and read on a
+//! worker; output buffers are filled by a worker and drained by either.
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};

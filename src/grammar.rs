@@ -12,6 +12,8 @@
 //! the others are `const fn`s small enough to be inlined where they are
 //! used. The word-at-a-time scanners built on top of these classes are in
 //! `parser/swar.rs`.
+//!
+//! Thread: any (pure functions and tables).
 
 // ---------------------------------------------------------------------------
 // Tables.

@@ -1,5 +1,7 @@
 //! HTTP dates (waitress's `build_http_date` /
 //! `parse_http_date`), cached per second for the `Date` header.
+//!
+//! Thread: any (the cache is per thread).
 
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -25,6 +25,8 @@
 //! // ... run a server ...
 //! logging::clear_sink();
 //! ```
+//!
+//! Thread: any.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};

@@ -129,6 +129,9 @@
 //!
 //! Every error completes the request: the connection is answered and closed,
 //! and whatever was pipelined behind it is dropped.
+//!
+//! Thread: the I/O thread (parsing); the parsed head is then read on a
+//! worker.
 
 use std::cmp::Ordering;
 use std::fmt;

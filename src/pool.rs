@@ -21,6 +21,9 @@
 //! * The "Task queue depth is N" warning is written at most once a second
 //!   (with the current depth), so that a loaded server does not spend its
 //!   time logging; waitress writes it for every queued task.
+//!
+//! Thread: both: the I/O thread queues tasks; the pool's own threads run
+//! them.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;

@@ -64,6 +64,9 @@
 //! addresses (`192.0.2.10`, `2001:db8::10`, `[2001:db8::10]`), CIDR ranges
 //! (`10.0.0.0/8`, `fd00::/8`), `*` (any peer) or `localhost` (a client on
 //! the unix socket, whose address is `localhost`); see [`TrustedProxies`].
+//!
+//! Thread: a worker thread (before the application); the settings are parsed
+//! at start-up.
 
 use std::borrow::Cow;
 use std::fmt;

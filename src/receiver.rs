@@ -50,6 +50,8 @@
 //! then the trailer limit, then the grammar. Each rule is applied at one
 //! byte position, so the outcome is a pure function of the bytes received,
 //! never of how they were split.
+//!
+//! Thread: the I/O thread.
 
 use crate::buffers::{OverflowableBuffer, RequestBody};
 use crate::error::HttpError;

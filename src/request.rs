@@ -35,6 +35,8 @@
 //! `"localhost"` and [`remote_port`](Request::remote_port) is `None` (as
 //! waitress), and [`server_port`](Request::server_port) is `None` (waitress
 //! puts the socket's path in `SERVER_PORT`).
+//!
+//! Thread: a worker thread (built from what the I/O thread parsed).
 
 use std::borrow::Cow;
 use std::sync::Arc;

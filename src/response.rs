@@ -7,6 +7,8 @@
 //! length, `Transfer-Encoding: chunked` for HTTP/1.1 bodies of unknown
 //! length, and `Connection` as the keep-alive rules require; see
 //! [`crate::App`] for the rules.
+//!
+//! Thread: a worker thread.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -48,6 +48,8 @@
 //! ```
 //!
 //! [`run_cli`] is the same for a program with no options of its own.
+//!
+//! Thread: start-up, on the thread that calls it.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

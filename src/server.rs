@@ -21,6 +21,9 @@
 //!   file) and idle connections, lets running requests finish and their
 //!   responses go out for up to `shutdown_timeout` seconds, then stops the
 //!   workers.
+//!
+//! Thread: the I/O thread (the one that calls `Server::run`); `create_server`
+//! and `ServerHandle` on any thread.
 
 use std::fmt;
 use std::io;

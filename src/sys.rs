@@ -5,6 +5,8 @@
 //! Conventions: every descriptor is created close-on-exec (and non-blocking
 //! where it is a socket); `EINTR` is retried; errors are `io::Error`s from
 //! `errno`.
+//!
+//! Thread: any: sockets and signals on the I/O thread, sends on workers.
 
 use std::ffi::CString;
 use std::io;

@@ -3,6 +3,8 @@
 //! response to the [`ResponseWriter`]; turns a panic or a broken response
 //! into a 500 while nothing was sent yet, and decides whether the
 //! connection closes afterwards.
+//!
+//! Thread: a worker thread.
 
 use std::sync::Arc;
 

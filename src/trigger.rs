@@ -10,6 +10,8 @@
 //! the trigger fires and re-evaluates only those channels, so a wake costs
 //! O(woken channels), not O(all connections) as re-evaluating every
 //! `readable()`/`writable()` predicate would.
+//!
+//! Thread: both: workers pull and notify; the I/O thread resets and takes.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

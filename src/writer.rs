@@ -21,6 +21,8 @@
 //!   header with CR or LF, a header name that is not a token, a control
 //!   character, a hop-by-hop header or an unparsable `Content-Length` is
 //!   the application's failure (a 500 when nothing was sent yet).
+//!
+//! Thread: a worker thread.
 
 use std::io::{self, Read, Write};
 

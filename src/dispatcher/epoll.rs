@@ -3,6 +3,8 @@
 //! Every descriptor is registered once, edge-triggered, for reading,
 //! writing and peer hang-up (`EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`);
 //! the map caches readiness, so no `epoll_ctl` is made per request.
+//!
+//! Thread: the I/O thread only.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -3,6 +3,8 @@
 //! Every descriptor is registered once with an `EVFILT_READ` and an
 //! `EVFILT_WRITE` filter, both `EV_CLEAR` (edge-triggered); the map caches
 //! readiness, so no `kevent` change is made per request.
+//!
+//! Thread: the I/O thread only.
 
 use std::io;
 use std::mem;

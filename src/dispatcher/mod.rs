@@ -32,6 +32,8 @@
 //! be told when that changes: a channel records it under the lock that
 //! decides readability, and the worker that frees it notifies the loop
 //! through the trigger.
+//!
+//! Thread: the I/O thread only.
 
 use std::fmt;
 use std::io;

@@ -2,6 +2,8 @@
 //! `poll2`. The map hands it each dispatcher's predicates as interest after
 //! every evaluation; a descriptor with no interest stays in the set with no
 //! events requested (so hang-ups and errors are still reported).
+//!
+//! Thread: the I/O thread only.
 
 use std::collections::HashMap;
 use std::io;
