@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::{is_disconnect, Channel, Continue, Life, ReadSide, Sink};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
-use crate::parser::{Parsed, RequestParser};
+use super::stream::{Fed, RequestStream, StreamEvent};
 use crate::request::ConnEnviron;
 use crate::server::ServerShared;
 use crate::sys;
@@ -23,7 +23,7 @@ use crate::sys;
 pub(crate) struct ChannelDispatcher {
     chan: Arc<Channel>,
     sock: OwnedFd,
-    parser: Option<RequestParser>,
+    stream: RequestStream,
 }
 
 impl ChannelDispatcher {
@@ -32,73 +32,48 @@ impl ChannelDispatcher {
         server: Arc<ServerShared>,
         origin: ConnEnviron,
     ) -> ChannelDispatcher {
+        let stream = RequestStream::new(server.parser_config);
         let chan = Arc::new(Channel::new(sock.as_raw_fd(), server, origin));
-        ChannelDispatcher {
-            chan,
-            sock,
-            parser: None,
-        }
+        ChannelDispatcher { chan, sock, stream }
     }
 
     /// Feeds received bytes to the parser and queues complete requests
     /// (waitress's `received`).
     fn received(&mut self, data: &[u8], cx: &mut Cx<'_>) {
         let chan = &self.chan;
-        let server = &chan.server;
         let mut rs = chan.reqs();
         // CVE-2024-49768: once the connection is to be closed, or an error
         // response is queued, nothing more is parsed.
         if chan.life.get() >= Life::CloseWhenFlushed || rs.read == ReadSide::Done {
             return;
         }
-        let mut data = data;
-        while !data.is_empty() {
-            let parser = self
-                .parser
-                .get_or_insert_with(|| RequestParser::new(server.parser_config));
-            let n = parser.received(data);
-            if parser.expect_continue()
-                && parser.headers_finished()
-                && parser.error().is_none()
-                && rs.cont != Continue::Sent
-            {
-                if rs.requests.is_empty() {
-                    chan.send_continue(&mut rs);
-                } else {
-                    rs.cont = Continue::Deferred;
-                }
-            }
-            if parser.is_completed() {
-                rs.cont = Continue::NotSent;
-                let done = self.parser.take();
-                if let Some(p) = done {
-                    if !p.is_empty() {
-                        let parsed = p.into_parsed();
-                        let is_error = matches!(parsed, Parsed::Error(..));
-                        rs.requests.push_back(Some(parsed));
-                        if rs.requests.len() == 1 {
-                            // Handed to the pool at the end of the loop
-                            // round, with the round's other requests.
-                            cx.stage(Arc::clone(chan));
-                        }
-                        if is_error {
-                            // Every parse error closes the connection: what
-                            // was pipelined behind it is dropped.
-                            rs.read = ReadSide::Done;
-                            break;
-                        }
+        let fed = self.stream.feed(data, |event| match event {
+            StreamEvent::ExpectsContinue => {
+                if rs.cont != Continue::Sent {
+                    if rs.requests.is_empty() {
+                        chan.send_continue(&mut rs);
+                    } else {
+                        rs.cont = Continue::Deferred;
                     }
                 }
-            } else if n == 0 {
-                // A parser that neither consumes nor completes would loop.
+            }
+            StreamEvent::Request(parsed) => {
+                rs.cont = Continue::NotSent;
+                rs.requests.push_back(Some(parsed));
+                if rs.requests.len() == 1 {
+                    // Handed to the pool at the end of the loop round, with
+                    // the round's other requests.
+                    cx.stage(Arc::clone(chan));
+                }
+            }
+        });
+        match fed {
+            Fed::More => {}
+            Fed::Stop => rs.read = ReadSide::Done,
+            Fed::Stuck => {
                 crate::log_error!("request parser made no progress; closing the connection");
                 chan.life.advance(Life::Closing);
-                break;
             }
-            if n >= data.len() {
-                break;
-            }
-            data = &data[n..];
         }
     }
 
