@@ -8,6 +8,9 @@
 use crate::parser::{Parsed, ParserConfig, RequestParser};
 
 /// What feeding bytes found, in order.
+// A request is moved once, straight into the channel's queue: boxing it to
+// even out the variants would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum StreamEvent {
     /// The head of the request being received is complete, valid, and asks
