@@ -107,7 +107,7 @@ use crate::server::ServerShared;
 use crate::sys;
 
 mod reading;
-mod stream;
+pub(crate) mod stream;
 pub(crate) use reading::ChannelDispatcher;
 
 /// The socket went away (or the channel is closing): the response cannot be

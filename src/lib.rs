@@ -48,6 +48,7 @@ mod buffers;
 mod channel;
 mod dispatcher;
 mod error;
+mod fuzzing;
 mod grammar;
 mod http_date;
 pub mod logging;
@@ -83,6 +84,7 @@ pub use server::{create_server, ListenAddr, Server, ServerHandle};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::adjustments::{SettingInfo, SETTINGS};
+    pub use crate::fuzzing::{check_transcript, drive_connection, Transcript};
     pub use crate::parser::{Parsed, ParserConfig, RequestHead, RequestParser, Version};
     pub use crate::proxy_headers::{
         parse_proxy_headers, undquote, HeaderSet, MalformedProxyHeader, ProxyHeader,

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::stream::{Fed, RequestStream, StreamEvent};
 use super::{is_disconnect, Channel, Continue, Life, ReadSide, Sink};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
-use super::stream::{Fed, RequestStream, StreamEvent};
 use crate::request::ConnEnviron;
 use crate::server::ServerShared;
 use crate::sys;
