@@ -60,7 +60,7 @@ use crate::error::Error;
 /// The value type of a setting, which decides how its string form is
 /// converted (waitress's cast functions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ValueKind {
     /// `asbool`: `t`, `true`, `y`, `yes`, `on`, `1` (any case, surrounding
     /// whitespace ignored) are true; anything else is false.
     Bool,
@@ -87,7 +87,7 @@ pub struct SettingInfo {
     /// The setting's name (`snake_case`; the command line uses dashes).
     pub name: &'static str,
     /// How its string form is converted.
-    pub kind: Kind,
+    pub kind: ValueKind,
     /// The default, as shown in `--help`.
     pub default: &'static str,
     /// What it does.
@@ -100,7 +100,7 @@ macro_rules! settings_table {
         /// additions. `--help` is generated from this table, so its defaults
         /// cannot drift from [`Adjustments::default`] (a test checks that).
         pub const SETTINGS: &[SettingInfo] = &[
-            $( SettingInfo { name: stringify!($name), kind: Kind::$kind, default: $default, help: $help }, )*
+            $( SettingInfo { name: stringify!($name), kind: ValueKind::$kind, default: $default, help: $help }, )*
         ];
     };
 }

@@ -54,7 +54,7 @@ use std::ffi::OsString;
 use std::fmt::{self, Write as _};
 use std::io::Write;
 
-use crate::adjustments::{Adjustments, Kind, SettingInfo, SETTINGS};
+use crate::adjustments::{Adjustments, SettingInfo, ValueKind, SETTINGS};
 use crate::App;
 
 /// The settings waitress 3.0.2 has (the others are this server's own).
@@ -320,7 +320,7 @@ impl Cli {
         let mut v = vec![("help".to_string(), Target::Help)];
         for s in SETTINGS {
             let dashed = s.name.replace('_', "-");
-            if s.kind == Kind::Bool {
+            if s.kind == ValueKind::Bool {
                 v.push((format!("no-{dashed}"), Target::Setting(s, Some(false))));
                 v.push((dashed, Target::Setting(s, Some(true))));
             } else {
@@ -657,11 +657,11 @@ fn metavar(s: &SettingInfo) -> &'static str {
         "unix_socket" => "PATH",
         "url_prefix" => "PATH",
         _ => match s.kind {
-            Kind::Int => "INT",
-            Kind::Octal => "PERMS",
-            Kind::Sockets => "FDS",
-            Kind::List => "LIST",
-            Kind::Bool | Kind::Str | Kind::OptStr | Kind::SlashPath => "STR",
+            ValueKind::Int => "INT",
+            ValueKind::Octal => "PERMS",
+            ValueKind::Sockets => "FDS",
+            ValueKind::List => "LIST",
+            ValueKind::Bool | ValueKind::Str | ValueKind::OptStr | ValueKind::SlashPath => "STR",
         },
     }
 }
@@ -670,7 +670,7 @@ fn metavar(s: &SettingInfo) -> &'static str {
 /// `--[no-]name`.
 fn option_head(s: &SettingInfo) -> String {
     let dashed = s.name.replace('_', "-");
-    if s.kind == Kind::Bool {
+    if s.kind == ValueKind::Bool {
         format!("--[no-]{dashed}")
     } else {
         format!("--{dashed}={}", metavar(s))
@@ -696,10 +696,10 @@ fn entry_help(s: &SettingInfo) -> String {
 /// A setting's default as the help shows it.
 fn default_text(s: &SettingInfo) -> String {
     match s.kind {
-        Kind::Bool if crate::adjustments::asbool(s.default) => "On by default.".into(),
-        Kind::Bool => "Off by default.".into(),
+        ValueKind::Bool if crate::adjustments::asbool(s.default) => "On by default.".into(),
+        ValueKind::Bool => "Off by default.".into(),
         _ if s.default.is_empty() => "Not set by default.".into(),
-        Kind::Int => format!("Default is {}.", s.default),
+        ValueKind::Int => format!("Default is {}.", s.default),
         _ => format!("Default is '{}'.", s.default),
     }
 }
@@ -733,8 +733,8 @@ pub(crate) fn settings_markdown() -> String {
     );
     for s in SETTINGS {
         let default = match s.kind {
-            Kind::Bool if crate::adjustments::asbool(s.default) => "on".to_string(),
-            Kind::Bool => "off".to_string(),
+            ValueKind::Bool if crate::adjustments::asbool(s.default) => "on".to_string(),
+            ValueKind::Bool => "off".to_string(),
             _ if s.default.is_empty() => "not set".to_string(),
             _ => format!("`{}`", s.default),
         };
