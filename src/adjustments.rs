@@ -81,7 +81,22 @@ pub enum ValueKind {
     Sockets,
 }
 
-/// One setting's name, kind, default and help text.
+impl ValueKind {
+    /// What a value of this kind looks like in `--help`, for a setting
+    /// whose table entry names no `metavar`.
+    pub const fn metavar(self) -> &'static str {
+        match self {
+            ValueKind::Int => "INT",
+            ValueKind::Octal => "PERMS",
+            ValueKind::Sockets => "FDS",
+            ValueKind::List => "LIST",
+            ValueKind::Bool | ValueKind::Str | ValueKind::OptStr | ValueKind::SlashPath => "STR",
+        }
+    }
+}
+
+/// One setting: what the table in this module says of it, for `--help`,
+/// the README's settings table and the command line.
 #[derive(Clone, Copy, Debug)]
 pub struct SettingInfo {
     /// The setting's name (`snake_case`; the command line uses dashes).
@@ -92,100 +107,323 @@ pub struct SettingInfo {
     pub default: &'static str,
     /// What it does.
     pub help: &'static str,
+    /// What its value looks like in `--help` (`--name=METAVAR`).
+    pub metavar: &'static str,
+    /// What `--help` adds to `help` about the option (empty for nothing).
+    pub cli_note: &'static str,
+    /// Given several times on the command line, its values accumulate
+    /// (joined with spaces) instead of the last one winning.
+    pub accumulates: bool,
+    /// waitress's equivalent, as the README's table says it; `None` for a
+    /// setting of this server's own.
+    pub waitress: Option<&'static str>,
 }
 
-macro_rules! settings_table {
-    ($( $name:ident : $kind:ident = $default:expr ; $help:expr ;)*) => {
-        /// Every setting, in waitress's order, followed by this server's own
-        /// additions. `--help` is generated from this table, so its defaults
-        /// cannot drift from [`Adjustments::default`] (a test checks that).
-        pub const SETTINGS: &[SettingInfo] = &[
-            $( SettingInfo { name: stringify!($name), kind: ValueKind::$kind, default: $default, help: $help }, )*
-        ];
+/// The first of its arguments (the value an optional table key gives, else
+/// the default after it).
+macro_rules! first {
+    ($x:expr $(, $rest:expr)*) => {
+        $x
     };
 }
 
-settings_table! {
-    host: Str = "0.0.0.0";
-        "Hostname or IP address on which to listen. Setting host or port replaces listen.";
-    port: Int = "8080";
-        "TCP port on which to listen.";
-    ipv4: Bool = "true";
-        "Allow IPv4 addresses when resolving listen entries.";
-    ipv6: Bool = "true";
-        "Allow IPv6 addresses when resolving listen entries.";
-    listen: List = "0.0.0.0:8080";
-        "Space-separated list of host:port entries to listen on ('*:8080' for all interfaces, '[::1]:8080' for IPv6).";
-    threads: Int = "4";
-        "Number of threads used to run the application.";
-    trusted_proxy: OptStr = "";
-        "Address of the reverse proxy whose proxy headers are trusted ('*' for any; also a comma-separated list of addresses and CIDR ranges).";
-    trusted_proxy_count: Int = "1";
-        "How many trusted proxies are in front of the server: how many hops of X-Forwarded-For/-Host and Forwarded to believe.";
-    trusted_proxy_headers: List = "";
-        "Which proxy headers to trust: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded.";
-    log_untrusted_proxy_headers: Bool = "false";
-        "Log the proxy headers that were removed because they were not trusted.";
-    clear_untrusted_proxy_headers: Bool = "true";
-        "Remove proxy headers that are not trusted before the application sees the request.";
-    url_scheme: Str = "http";
-        "Default URL scheme given to the application.";
-    url_prefix: SlashPath = "";
-        "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.";
-    ident: OptStr = "maitred";
-        "Server identity sent in the Server header and error pages; empty to send no Server header.";
-    backlog: Int = "1024";
-        "Length of the listen queue of each listening socket.";
-    recv_bytes: Int = "8192";
-        "Bytes read from a socket at a time.";
-    send_bytes: Int = "1";
-        "Deprecated (as in waitress): output is sent once at least this many bytes are buffered.";
-    outbuf_overflow: Int = "1048576";
-        "A response buffer larger than this many bytes moves to a temporary file.";
-    outbuf_high_watermark: Int = "16777216";
-        "The application's writes wait while more than this many response bytes are buffered for a connection.";
-    inbuf_overflow: Int = "524288";
-        "A request body larger than this many bytes moves to a temporary file.";
-    connection_limit: Int = "100";
-        "Stop accepting connections while this many client connections are open.";
-    cleanup_interval: Int = "30";
-        "Seconds between sweeps for idle connections.";
-    channel_timeout: Int = "120";
-        "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.";
-    log_socket_errors: Bool = "true";
-        "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).";
-    max_request_header_size: Int = "262144";
-        "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.";
-    max_request_body_size: Int = "1073741824";
-        "Largest request body in bytes (chunked: bytes on the wire); larger gets 413.";
-    expose_tracebacks: Bool = "false";
-        "Put the panic message and location of a failing application in the 500 response body.";
-    unix_socket: Str = "";
-        "Path of a unix-domain socket to listen on (instead of TCP).";
-    unix_socket_perms: Octal = "600";
-        "Octal permissions of the unix-domain socket file.";
-    sockets: Sockets = "";
-        "Already-bound listening sockets (file descriptors) to serve on.";
-    asyncore_loop_timeout: Int = "1";
-        "Seconds the I/O loop waits for events at most before running its periodic work.";
-    asyncore_use_poll: Bool = "false";
-        "Use poll(2) instead of the platform's default (epoll on Linux, kqueue on macOS/BSD).";
-    channel_request_lookahead: Int = "0";
-        "How many further requests may be read and queued on a connection while one is running.";
-    server_name: Str = "waitress.invalid";
-        "Value of SERVER_NAME given to the application.";
-    reuse_port: Bool = "false";
-        "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).";
-    shutdown_timeout: Int = "5";
-        "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).";
-    systemd_socket_activation: Bool = "false";
-        "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).";
-    max_request_line_size: Int = "8192";
-        "Largest request line in bytes (CRLF not counted); longer gets 414 when the request-target is what is long, else 400 (not in waitress).";
-    max_header_field_size: Int = "8192";
-        "Largest header field line (name, colon and value) in bytes; longer gets 431 (not in waitress).";
-    max_header_fields: Int = "100";
-        "Most header field lines a request may have; one more gets 431 (not in waitress).";
+/// A table entry's `waitress:` key: `same` (waitress has the setting under
+/// the same name), `new` (it does not), or a note for the README's table.
+macro_rules! waitress_note {
+    (same) => {
+        Some("same name")
+    };
+    (new) => {
+        None
+    };
+    ($note:literal) => {
+        Some($note)
+    };
+}
+
+macro_rules! settings {
+    ($(
+        $name:ident {
+            kind: $kind:ident,
+            default: $default:literal,
+            $(metavar: $metavar:literal,)?
+            waitress: $waitress:tt,
+            help: $help:literal,
+            $(cli_note: $cli_note:literal,)?
+            $(accumulates: $accumulates:literal,)?
+        }
+    )*) => {
+        /// Every setting, in waitress's order, followed by this server's own
+        /// additions. `--help` is generated from this table, so its defaults
+        /// cannot drift from [`Adjustments::default`] (a test checks that).
+        pub const SETTINGS: &[SettingInfo] = &[$(
+            SettingInfo {
+                name: stringify!($name),
+                kind: ValueKind::$kind,
+                default: $default,
+                help: $help,
+                metavar: first!($($metavar,)? ValueKind::$kind.metavar()),
+                cli_note: first!($($cli_note,)? ""),
+                accumulates: first!($($accumulates,)? false),
+                waitress: waitress_note!($waitress),
+            },
+        )*];
+    };
+}
+
+settings! {
+    host {
+        kind: Str,
+        default: "0.0.0.0",
+        metavar: "ADDR",
+        waitress: same,
+        help: "Hostname or IP address on which to listen. Setting host or port replaces listen.",
+        cli_note: "Not with --listen.",
+    }
+    port {
+        kind: Int,
+        default: "8080",
+        metavar: "PORT",
+        waitress: same,
+        help: "TCP port on which to listen.",
+        cli_note: "Not with --listen.",
+    }
+    ipv4 {
+        kind: Bool,
+        default: "true",
+        waitress: same,
+        help: "Allow IPv4 addresses when resolving listen entries.",
+    }
+    ipv6 {
+        kind: Bool,
+        default: "true",
+        waitress: same,
+        help: "Allow IPv6 addresses when resolving listen entries.",
+    }
+    listen {
+        kind: List,
+        default: "0.0.0.0:8080",
+        metavar: "HOST:PORT",
+        waitress: same,
+        help: "Space-separated list of host:port entries to listen on ('*:8080' for all interfaces, '[::1]:8080' for IPv6).",
+        cli_note: "May be given several times; the entries accumulate. Not with --host, --port, --unix-socket or --sockets.",
+        accumulates: true,
+    }
+    threads {
+        kind: Int,
+        default: "4",
+        waitress: same,
+        help: "Number of threads used to run the application.",
+    }
+    trusted_proxy {
+        kind: OptStr,
+        default: "",
+        metavar: "ADDR",
+        waitress: "same name; lists and CIDR ranges are new",
+        help: "Address of the reverse proxy whose proxy headers are trusted ('*' for any; also a comma-separated list of addresses and CIDR ranges).",
+    }
+    trusted_proxy_count {
+        kind: Int,
+        default: "1",
+        waitress: same,
+        help: "How many trusted proxies are in front of the server: how many hops of X-Forwarded-For/-Host and Forwarded to believe.",
+    }
+    trusted_proxy_headers {
+        kind: List,
+        default: "",
+        metavar: "NAMES",
+        waitress: same,
+        help: "Which proxy headers to trust: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded.",
+    }
+    log_untrusted_proxy_headers {
+        kind: Bool,
+        default: "false",
+        waitress: same,
+        help: "Log the proxy headers that were removed because they were not trusted.",
+    }
+    clear_untrusted_proxy_headers {
+        kind: Bool,
+        default: "true",
+        waitress: same,
+        help: "Remove proxy headers that are not trusted before the application sees the request.",
+    }
+    url_scheme {
+        kind: Str,
+        default: "http",
+        waitress: same,
+        help: "Default URL scheme given to the application.",
+    }
+    url_prefix {
+        kind: SlashPath,
+        default: "",
+        metavar: "PATH",
+        waitress: same,
+        help: "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.",
+    }
+    ident {
+        kind: OptStr,
+        default: "maitred",
+        waitress: "same name (default `waitress` there)",
+        help: "Server identity sent in the Server header and error pages; empty to send no Server header.",
+    }
+    backlog {
+        kind: Int,
+        default: "1024",
+        waitress: same,
+        help: "Length of the listen queue of each listening socket.",
+    }
+    recv_bytes {
+        kind: Int,
+        default: "8192",
+        waitress: same,
+        help: "Bytes read from a socket at a time.",
+    }
+    send_bytes {
+        kind: Int,
+        default: "1",
+        waitress: same,
+        help: "Deprecated (as in waitress): output is sent once at least this many bytes are buffered.",
+    }
+    outbuf_overflow {
+        kind: Int,
+        default: "1048576",
+        waitress: same,
+        help: "A response buffer larger than this many bytes moves to a temporary file.",
+    }
+    outbuf_high_watermark {
+        kind: Int,
+        default: "16777216",
+        waitress: same,
+        help: "The application's writes wait while more than this many response bytes are buffered for a connection.",
+    }
+    inbuf_overflow {
+        kind: Int,
+        default: "524288",
+        waitress: same,
+        help: "A request body larger than this many bytes moves to a temporary file.",
+    }
+    connection_limit {
+        kind: Int,
+        default: "100",
+        waitress: same,
+        help: "Stop accepting connections while this many client connections are open.",
+    }
+    cleanup_interval {
+        kind: Int,
+        default: "30",
+        waitress: same,
+        help: "Seconds between sweeps for idle connections.",
+    }
+    channel_timeout {
+        kind: Int,
+        default: "120",
+        waitress: same,
+        help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.",
+    }
+    log_socket_errors {
+        kind: Bool,
+        default: "true",
+        waitress: same,
+        help: "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).",
+    }
+    max_request_header_size {
+        kind: Int,
+        default: "262144",
+        waitress: same,
+        help: "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.",
+    }
+    max_request_body_size {
+        kind: Int,
+        default: "1073741824",
+        waitress: same,
+        help: "Largest request body in bytes (chunked: bytes on the wire); larger gets 413.",
+    }
+    expose_tracebacks {
+        kind: Bool,
+        default: "false",
+        waitress: same,
+        help: "Put the panic message and location of a failing application in the 500 response body.",
+    }
+    unix_socket {
+        kind: Str,
+        default: "",
+        metavar: "PATH",
+        waitress: same,
+        help: "Path of a unix-domain socket to listen on (instead of TCP).",
+    }
+    unix_socket_perms {
+        kind: Octal,
+        default: "600",
+        waitress: same,
+        help: "Octal permissions of the unix-domain socket file.",
+    }
+    sockets {
+        kind: Sockets,
+        default: "",
+        waitress: "same name (socket objects there, descriptor numbers here)",
+        help: "Already-bound listening sockets (file descriptors) to serve on.",
+        cli_note: "Space-separated descriptor numbers; the server takes them over.",
+    }
+    asyncore_loop_timeout {
+        kind: Int,
+        default: "1",
+        waitress: same,
+        help: "Seconds the I/O loop waits for events at most before running its periodic work.",
+    }
+    asyncore_use_poll {
+        kind: Bool,
+        default: "false",
+        waitress: same,
+        help: "Use poll(2) instead of the platform's default (epoll on Linux, kqueue on macOS/BSD).",
+    }
+    channel_request_lookahead {
+        kind: Int,
+        default: "0",
+        waitress: same,
+        help: "How many further requests may be read and queued on a connection while one is running.",
+    }
+    server_name {
+        kind: Str,
+        default: "waitress.invalid",
+        waitress: same,
+        help: "Value of SERVER_NAME given to the application.",
+    }
+    reuse_port {
+        kind: Bool,
+        default: "false",
+        waitress: new,
+        help: "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).",
+    }
+    shutdown_timeout {
+        kind: Int,
+        default: "5",
+        waitress: new,
+        help: "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).",
+    }
+    systemd_socket_activation {
+        kind: Bool,
+        default: "false",
+        waitress: new,
+        help: "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).",
+    }
+    max_request_line_size {
+        kind: Int,
+        default: "8192",
+        waitress: new,
+        help: "Largest request line in bytes (CRLF not counted); longer gets 414 when the request-target is what is long, else 400 (not in waitress).",
+    }
+    max_header_field_size {
+        kind: Int,
+        default: "8192",
+        waitress: new,
+        help: "Largest header field line (name, colon and value) in bytes; longer gets 431 (not in waitress).",
+    }
+    max_header_fields {
+        kind: Int,
+        default: "100",
+        waitress: new,
+        help: "Most header field lines a request may have; one more gets 431 (not in waitress).",
+    }
 }
 
 /// A listening endpoint after validation.

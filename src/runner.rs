@@ -57,45 +57,6 @@ use std::io::Write;
 use crate::adjustments::{Adjustments, SettingInfo, ValueKind, SETTINGS};
 use crate::App;
 
-/// The settings waitress 3.0.2 has (the others are this server's own).
-#[cfg(test)]
-pub(crate) const WAITRESS_SETTINGS: [&str; 34] = [
-    "host",
-    "port",
-    "ipv4",
-    "ipv6",
-    "listen",
-    "threads",
-    "trusted_proxy",
-    "trusted_proxy_count",
-    "trusted_proxy_headers",
-    "log_untrusted_proxy_headers",
-    "clear_untrusted_proxy_headers",
-    "url_scheme",
-    "url_prefix",
-    "ident",
-    "backlog",
-    "recv_bytes",
-    "send_bytes",
-    "outbuf_overflow",
-    "outbuf_high_watermark",
-    "inbuf_overflow",
-    "connection_limit",
-    "cleanup_interval",
-    "channel_timeout",
-    "log_socket_errors",
-    "max_request_header_size",
-    "max_request_body_size",
-    "expose_tracebacks",
-    "unix_socket",
-    "unix_socket_perms",
-    "sockets",
-    "asyncore_loop_timeout",
-    "asyncore_use_poll",
-    "channel_request_lookahead",
-    "server_name",
-];
-
 /// An option of the program itself, beside the settings (such as the
 /// `serve` example's `--app=NAME`).
 #[derive(Clone, Debug)]
@@ -444,14 +405,21 @@ impl Cli {
                 return Err(ArgsError::UnexpectedArgument(a.clone()));
             }
         }
-        let mut listen: Vec<String> = Vec::new();
+        // The values of an accumulating option (--listen), in order, each
+        // with the option as first given.
+        let mut accumulated: Vec<(&'static SettingInfo, String, Vec<String>)> = Vec::new();
         for (target, shown, value) in given {
             let bad = |e: crate::Error| ArgsError::BadValue {
                 option: shown.clone(),
                 message: e.to_string(),
             };
             match (target, value) {
-                (Target::Setting(s, None), Some(v)) if s.name == "listen" => listen.push(v),
+                (Target::Setting(s, None), Some(v)) if s.accumulates => {
+                    match accumulated.iter_mut().find(|(a, _, _)| a.name == s.name) {
+                        Some((_, _, values)) => values.push(v),
+                        None => accumulated.push((s, shown, vec![v])),
+                    }
+                }
                 (Target::Setting(s, None), Some(v)) => {
                     parsed.adjustments.set(s.name, &v).map_err(bad)?
                 }
@@ -471,13 +439,12 @@ impl Cli {
                 _ => {}
             }
         }
-        if !listen.is_empty() {
-            let joined = listen.join(" ");
+        for (s, option, values) in accumulated {
             parsed
                 .adjustments
-                .set("listen", &joined)
+                .set(s.name, &values.join(" "))
                 .map_err(|e| ArgsError::BadValue {
-                    option: "--listen".into(),
+                    option,
                     message: e.to_string(),
                 })?;
         }
@@ -646,26 +613,6 @@ fn canonical(names: &[(String, Target)], target: Target) -> &str {
         .unwrap_or("")
 }
 
-/// What a setting's value looks like in the help.
-fn metavar(s: &SettingInfo) -> &'static str {
-    match s.name {
-        "host" => "ADDR",
-        "port" => "PORT",
-        "listen" => "HOST:PORT",
-        "trusted_proxy" => "ADDR",
-        "trusted_proxy_headers" => "NAMES",
-        "unix_socket" => "PATH",
-        "url_prefix" => "PATH",
-        _ => match s.kind {
-            ValueKind::Int => "INT",
-            ValueKind::Octal => "PERMS",
-            ValueKind::Sockets => "FDS",
-            ValueKind::List => "LIST",
-            ValueKind::Bool | ValueKind::Str | ValueKind::OptStr | ValueKind::SlashPath => "STR",
-        },
-    }
-}
-
 /// How a setting is written on the command line: `--name=METAVAR` or
 /// `--[no-]name`.
 fn option_head(s: &SettingInfo) -> String {
@@ -673,23 +620,16 @@ fn option_head(s: &SettingInfo) -> String {
     if s.kind == ValueKind::Bool {
         format!("--[no-]{dashed}")
     } else {
-        format!("--{dashed}={}", metavar(s))
+        format!("--{dashed}={}", s.metavar)
     }
 }
 
 /// A setting's help, with what the command line adds to it.
 fn entry_help(s: &SettingInfo) -> String {
-    match s.name {
-        "listen" => format!(
-            "{} May be given several times; the entries accumulate. Not with --host, --port, --unix-socket or --sockets.",
-            s.help
-        ),
-        "host" | "port" => format!("{} Not with --listen.", s.help),
-        "sockets" => format!(
-            "{} Space-separated descriptor numbers; the server takes them over.",
-            s.help
-        ),
-        _ => s.help.to_string(),
+    if s.cli_note.is_empty() {
+        s.help.to_string()
+    } else {
+        format!("{} {}", s.help, s.cli_note)
     }
 }
 
@@ -738,17 +678,7 @@ pub(crate) fn settings_markdown() -> String {
             _ if s.default.is_empty() => "not set".to_string(),
             _ => format!("`{}`", s.default),
         };
-        let waitress = if !WAITRESS_SETTINGS.contains(&s.name) {
-            "— (new)"
-        } else if s.name == "trusted_proxy" {
-            "same name; lists and CIDR ranges are new"
-        } else if s.name == "ident" {
-            "same name (default `waitress` there)"
-        } else if s.name == "sockets" {
-            "same name (socket objects there, descriptor numbers here)"
-        } else {
-            "same name"
-        };
+        let waitress = s.waitress.unwrap_or("— (new)");
         let _ = writeln!(
             out,
             "| `{}` | {default} | `{}` | {} | {waitress} |",
