@@ -47,6 +47,11 @@
 //!
 //! A `listen` entry's port may be a service name (`127.0.0.1:http`), as
 //! waitress's `getaddrinfo` allows.
+//!
+//! Each setting is defined once, as one entry of the table in this module
+//! (the `settings!` macro): its field and rustdoc, its default, its
+//! chainable method, how [`Adjustments::set`] converts it, and its lines in
+//! `--help` and in the README's table all come from that entry.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -57,8 +62,11 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// The value type of a setting, which decides how its string form is
-/// converted (waitress's cast functions).
+mod cast;
+
+/// The value type of a setting: how its string form is converted (each
+/// kind is one of waitress's cast functions, in [`cast`]) and how the
+/// command line takes it (a `Bool` is a flag, `--[no-]name`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
     /// `asbool`: `t`, `true`, `y`, `yes`, `on`, `1` (any case, surrounding
@@ -95,15 +103,17 @@ impl ValueKind {
     }
 }
 
-/// One setting: what the table in this module says of it, for `--help`,
-/// the README's settings table and the command line.
+/// One setting: what its entry in the table of this module says of it, for
+/// `--help`, the README's settings table and the command line.
 #[derive(Clone, Copy, Debug)]
 pub struct SettingInfo {
     /// The setting's name (`snake_case`; the command line uses dashes).
     pub name: &'static str,
     /// How its string form is converted.
     pub kind: ValueKind,
-    /// The default, as shown in `--help`.
+    /// The default, in the string form [`Adjustments::set`] takes (and
+    /// `--help` shows). For a setting that is not set by default but then
+    /// means a value (such as `port`), that value.
     pub default: &'static str,
     /// What it does.
     pub help: &'static str,
@@ -119,11 +129,11 @@ pub struct SettingInfo {
     pub waitress: Option<&'static str>,
 }
 
-/// The first of its arguments (the value an optional table key gives, else
-/// the default after it).
+/// The first of its token trees: the value of an optional key of a table
+/// entry when the entry has it, else the default written after it.
 macro_rules! first {
-    ($x:expr $(, $rest:expr)*) => {
-        $x
+    ($first:tt $($rest:tt)*) => {
+        $first
     };
 }
 
@@ -141,287 +151,382 @@ macro_rules! waitress_note {
     };
 }
 
+/// The cast function of a value kind (an entry's `cast:` key overrides it).
+macro_rules! cast_of {
+    (Bool) => {
+        cast::asbool
+    };
+    (Int) => {
+        cast::int
+    };
+    (Str) => {
+        cast::string
+    };
+    (OptStr) => {
+        cast::str_iftruthy
+    };
+    (List) => {
+        cast::aslist
+    };
+    (Octal) => {
+        cast::asoctal
+    };
+    (SlashPath) => {
+        cast::slash_fixed_str
+    };
+    (Sockets) => {
+        cast::fds
+    };
+}
+
+/// A field's value in `Adjustments::default()`: the table's default
+/// converted as `set` converts it, or, for a setting that is not set by
+/// default (`if unset`), the type's empty value.
+macro_rules! default_value {
+    ($cast:tt $name:ident $default:tt) => {
+        $cast(stringify!($name), $default).expect(concat!(
+            "the settings table's default of ",
+            stringify!($name),
+            " converts"
+        ))
+    };
+    ($cast:tt $name:ident $default:tt unset) => {
+        Default::default()
+    };
+}
+
+/// The sentence of a field's rustdoc that gives its default.
+macro_rules! default_doc {
+    ($kind:ident "") => {
+        "Not set by default."
+    };
+    ($kind:ident $default:tt unset) => {
+        concat!("Not set by default, which means `", $default, "`.")
+    };
+    (Octal $default:tt) => {
+        concat!("Default: `0o", $default, "`.")
+    };
+    ($kind:ident $default:tt) => {
+        concat!("Default: `", $default, "`.")
+    };
+}
+
+/// Generates, from one entry per setting: [`SETTINGS`], the [`Adjustments`]
+/// struct (a public field per setting, documented with the entry's help,
+/// its `///` lines and its default), `Default`, a chainable method per
+/// setting and [`Adjustments::set`].
+///
+/// An entry is `name: FieldType { key: value, ... }` with these keys, in
+/// this order (the optional ones may be left out):
+///
+/// * `kind:` the [`ValueKind`], which picks the cast function (`cast_of!`);
+/// * `cast:` (optional) another cast function, from [`cast`];
+/// * `default:` the default in `set`'s string form, which `Default`
+///   converts with the cast; `"..." if unset` for a setting whose field is
+///   empty by default (`None`, no entries) and which then means `"..."`;
+/// * `metavar:` (optional) for `--help`, else the kind's;
+/// * `waitress:` `same`, `new` or a note (see `waitress_note!`);
+/// * `deprecated:` (optional) a warning `set` logs;
+/// * `help:` one or two sentences for `--help`, the README and rustdoc;
+/// * `cli_note:` (optional) what `--help` adds about the option;
+/// * `accumulates: true` (optional) for an option whose values add up;
+/// * `setter: |v: Type| expr` (optional): the chainable method's argument
+///   and how it becomes the field; else it takes the field's type.
 macro_rules! settings {
     ($(
-        $name:ident {
+        $(#[$attr:meta])*
+        $name:ident: $ty:ty {
             kind: $kind:ident,
-            default: $default:literal,
+            $(cast: $cast:path,)?
+            default: $default:tt $(if $unset:ident)?,
             $(metavar: $metavar:literal,)?
             waitress: $waitress:tt,
+            $(deprecated: $deprecated:literal,)?
             help: $help:literal,
             $(cli_note: $cli_note:literal,)?
             $(accumulates: $accumulates:literal,)?
+            $(setter: |$v:ident: $vty:ty| $conv:expr,)?
         }
     )*) => {
         /// Every setting, in waitress's order, followed by this server's own
-        /// additions. `--help` is generated from this table, so its defaults
-        /// cannot drift from [`Adjustments::default`] (a test checks that).
+        /// additions. `--help` and the README's table are generated from it,
+        /// and [`Adjustments::default`] converts its defaults, so the
+        /// defaults they show are the real ones.
         pub const SETTINGS: &[SettingInfo] = &[$(
             SettingInfo {
                 name: stringify!($name),
                 kind: ValueKind::$kind,
                 default: $default,
                 help: $help,
-                metavar: first!($($metavar,)? ValueKind::$kind.metavar()),
-                cli_note: first!($($cli_note,)? ""),
-                accumulates: first!($($accumulates,)? false),
+                metavar: first!($($metavar)? (ValueKind::$kind.metavar())),
+                cli_note: first!($($cli_note)? ""),
+                accumulates: first!($($accumulates)? false),
                 waitress: waitress_note!($waitress),
             },
         )*];
+
+        /// The server's settings: a public field and a chainable method per
+        /// setting (see [`SETTINGS`] and the README's table for all of them
+        /// at a glance), and [`set`](Adjustments::set) by name. See the
+        /// module docs for the two ways to set them.
+        #[derive(Clone, Debug)]
+        #[non_exhaustive]
+        pub struct Adjustments {
+            $(
+                #[doc = $help]
+                #[doc = ""]
+                $(#[$attr])*
+                #[doc = ""]
+                #[doc = default_doc!($kind $default $($unset)?)]
+                pub $name: $ty,
+            )*
+            /// Whether `sockets` holds the descriptors systemd passed.
+            activated: bool,
+            /// Which settings were given explicitly (by name or builder
+            /// method), for the rules about settings that exclude each other.
+            explicit: BTreeSet<&'static str>,
+        }
+
+        impl Default for Adjustments {
+            fn default() -> Self {
+                Adjustments {
+                    $( $name: default_value!(
+                        (first!($($cast)? (cast_of!($kind)))) $name $default $($unset)?
+                    ), )*
+                    activated: false,
+                    explicit: BTreeSet::new(),
+                }
+            }
+        }
+
+        impl Adjustments {
+            $(
+                #[doc = concat!("Sets `", stringify!($name), "`.")]
+                #[doc = ""]
+                #[doc = $help]
+                #[doc = ""]
+                $(#[$attr])*
+                #[doc = ""]
+                #[doc = default_doc!($kind $default $($unset)?)]
+                pub fn $name(mut self, value: first!($($vty)? $ty)) -> Adjustments {
+                    self.$name = first!($({
+                        let $v: $vty = value;
+                        $conv
+                    })? value);
+                    self.explicit.insert(stringify!($name));
+                    self
+                }
+            )*
+
+            /// Sets a setting from its string form, converted as waitress
+            /// does. Unknown names are an error (`Unknown adjustment 'x'`),
+            /// as are values that do not convert (the message names the
+            /// setting and the value).
+            pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+                let name = match name {
+                    $(stringify!($name) => {
+                        $(crate::log_warning!($deprecated);)?
+                        self.$name = first!($($cast)? (cast_of!($kind)))(stringify!($name), value)?;
+                        stringify!($name)
+                    })*
+                    _ => return Err(Error::config(format!("Unknown adjustment '{name}'"))),
+                };
+                self.explicit.insert(name);
+                Ok(())
+            }
+        }
     };
 }
 
 settings! {
-    host {
-        kind: Str,
-        default: "0.0.0.0",
-        metavar: "ADDR",
-        waitress: same,
+    host: Option<String> {
+        kind: Str, default: "0.0.0.0" if unset, metavar: "ADDR", waitress: same,
         help: "Hostname or IP address on which to listen. Setting host or port replaces listen.",
         cli_note: "Not with --listen.",
+        setter: |v: &str| Some(v.to_string()),
     }
-    port {
-        kind: Int,
-        default: "8080",
-        metavar: "PORT",
-        waitress: same,
+    port: Option<u16> {
+        kind: Int, default: "8080" if unset, metavar: "PORT", waitress: same,
         help: "TCP port on which to listen.",
         cli_note: "Not with --listen.",
+        setter: |v: u16| Some(v),
     }
-    ipv4 {
-        kind: Bool,
-        default: "true",
-        waitress: same,
+    ipv4: bool {
+        kind: Bool, default: "true", waitress: same,
         help: "Allow IPv4 addresses when resolving listen entries.",
     }
-    ipv6 {
-        kind: Bool,
-        default: "true",
-        waitress: same,
+    ipv6: bool {
+        kind: Bool, default: "true", waitress: same,
         help: "Allow IPv6 addresses when resolving listen entries.",
     }
-    listen {
-        kind: List,
-        default: "0.0.0.0:8080",
-        metavar: "HOST:PORT",
-        waitress: same,
+    /// The method takes one entry per string (`host:port`, `[v6]:port`,
+    /// `*:port`).
+    #[allow(rustdoc::broken_intra_doc_links)] // the help's '[::1]:8080'
+    listen: Vec<String> {
+        kind: List, default: "0.0.0.0:8080" if unset, metavar: "HOST:PORT", waitress: same,
         help: "Space-separated list of host:port entries to listen on ('*:8080' for all interfaces, '[::1]:8080' for IPv6).",
         cli_note: "May be given several times; the entries accumulate. Not with --host, --port, --unix-socket or --sockets.",
         accumulates: true,
+        setter: |v: &[&str]| v.iter().map(|x| x.to_string()).collect(),
     }
-    threads {
-        kind: Int,
-        default: "4",
-        waitress: same,
+    threads: usize {
+        kind: Int, default: "4", waitress: same,
         help: "Number of threads used to run the application.",
     }
-    trusted_proxy {
-        kind: OptStr,
-        default: "",
-        metavar: "ADDR",
+    trusted_proxy: Option<String> {
+        kind: OptStr, default: "", metavar: "ADDR",
         waitress: "same name; lists and CIDR ranges are new",
         help: "Address of the reverse proxy whose proxy headers are trusted ('*' for any; also a comma-separated list of addresses and CIDR ranges).",
+        setter: |v: &str| Some(v.to_string()),
     }
-    trusted_proxy_count {
-        kind: Int,
-        default: "1",
-        waitress: same,
+    trusted_proxy_count: Option<usize> {
+        kind: Int, default: "1" if unset, waitress: same,
         help: "How many trusted proxies are in front of the server: how many hops of X-Forwarded-For/-Host and Forwarded to believe.",
+        setter: |v: usize| Some(v),
     }
-    trusted_proxy_headers {
-        kind: List,
-        default: "",
-        metavar: "NAMES",
-        waitress: same,
+    /// Lower-cased.
+    trusted_proxy_headers: BTreeSet<String> {
+        kind: List, cast: cast::asset_lowercase, default: "", metavar: "NAMES", waitress: same,
         help: "Which proxy headers to trust: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded.",
+        setter: |v: &[&str]| v.iter().map(|x| x.to_ascii_lowercase()).collect(),
     }
-    log_untrusted_proxy_headers {
-        kind: Bool,
-        default: "false",
-        waitress: same,
+    log_untrusted_proxy_headers: bool {
+        kind: Bool, default: "false", waitress: same,
         help: "Log the proxy headers that were removed because they were not trusted.",
     }
-    clear_untrusted_proxy_headers {
-        kind: Bool,
-        default: "true",
-        waitress: same,
+    clear_untrusted_proxy_headers: bool {
+        kind: Bool, default: "true", waitress: same,
         help: "Remove proxy headers that are not trusted before the application sees the request.",
     }
-    url_scheme {
-        kind: Str,
-        default: "http",
-        waitress: same,
+    url_scheme: String {
+        kind: Str, default: "http", waitress: same,
         help: "Default URL scheme given to the application.",
+        setter: |v: &str| v.to_string(),
     }
-    url_prefix {
-        kind: SlashPath,
-        default: "",
-        metavar: "PATH",
-        waitress: same,
+    /// Normalised as waitress's `slash_fixed_str` does: one leading slash,
+    /// no trailing one.
+    url_prefix: String {
+        kind: SlashPath, default: "", metavar: "PATH", waitress: same,
         help: "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.",
+        setter: |v: &str| slash_fixed_str(v),
     }
-    ident {
-        kind: OptStr,
-        default: "maitred",
-        waitress: "same name (default `waitress` there)",
+    /// `None` sends no `Server` header. waitress's default is `waitress`:
+    /// set it to that to send the old text.
+    ident: Option<String> {
+        kind: OptStr, default: "maitred", waitress: "same name (default `waitress` there)",
         help: "Server identity sent in the Server header and error pages; empty to send no Server header.",
+        setter: |v: &str| (!v.is_empty()).then(|| v.to_string()),
     }
-    backlog {
-        kind: Int,
-        default: "1024",
-        waitress: same,
+    backlog: i32 {
+        kind: Int, default: "1024", waitress: same,
         help: "Length of the listen queue of each listening socket.",
     }
-    recv_bytes {
-        kind: Int,
-        default: "8192",
-        waitress: same,
+    recv_bytes: usize {
+        kind: Int, default: "8192", waitress: same,
         help: "Bytes read from a socket at a time.",
     }
-    send_bytes {
-        kind: Int,
-        default: "1",
-        waitress: same,
+    send_bytes: usize {
+        kind: Int, default: "1", waitress: same,
+        deprecated: "send_bytes will be removed in a future release",
         help: "Deprecated (as in waitress): output is sent once at least this many bytes are buffered.",
     }
-    outbuf_overflow {
-        kind: Int,
-        default: "1048576",
-        waitress: same,
+    outbuf_overflow: u64 {
+        kind: Int, default: "1048576", waitress: same,
         help: "A response buffer larger than this many bytes moves to a temporary file.",
     }
-    outbuf_high_watermark {
-        kind: Int,
-        default: "16777216",
-        waitress: same,
+    outbuf_high_watermark: u64 {
+        kind: Int, default: "16777216", waitress: same,
         help: "The application's writes wait while more than this many response bytes are buffered for a connection.",
     }
-    inbuf_overflow {
-        kind: Int,
-        default: "524288",
-        waitress: same,
+    inbuf_overflow: u64 {
+        kind: Int, default: "524288", waitress: same,
         help: "A request body larger than this many bytes moves to a temporary file.",
     }
-    connection_limit {
-        kind: Int,
-        default: "100",
-        waitress: same,
+    connection_limit: usize {
+        kind: Int, default: "100", waitress: same,
         help: "Stop accepting connections while this many client connections are open.",
     }
-    cleanup_interval {
-        kind: Int,
-        default: "30",
-        waitress: same,
+    cleanup_interval: u64 {
+        kind: Int, default: "30", waitress: same,
         help: "Seconds between sweeps for idle connections.",
     }
-    channel_timeout {
-        kind: Int,
-        default: "120",
-        waitress: same,
+    channel_timeout: u64 {
+        kind: Int, default: "120", waitress: same,
         help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.",
     }
-    log_socket_errors {
-        kind: Bool,
-        default: "true",
-        waitress: same,
+    log_socket_errors: bool {
+        kind: Bool, default: "true", waitress: same,
         help: "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).",
     }
-    max_request_header_size {
-        kind: Int,
-        default: "262144",
-        waitress: same,
+    max_request_header_size: u64 {
+        kind: Int, default: "262144", waitress: same,
         help: "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.",
     }
-    max_request_body_size {
-        kind: Int,
-        default: "1073741824",
-        waitress: same,
+    max_request_body_size: u64 {
+        kind: Int, default: "1073741824", waitress: same,
         help: "Largest request body in bytes (chunked: bytes on the wire); larger gets 413.",
     }
-    expose_tracebacks {
-        kind: Bool,
-        default: "false",
-        waitress: same,
+    expose_tracebacks: bool {
+        kind: Bool, default: "false", waitress: same,
         help: "Put the panic message and location of a failing application in the 500 response body.",
     }
-    unix_socket {
-        kind: Str,
-        default: "",
-        metavar: "PATH",
-        waitress: same,
+    unix_socket: Option<PathBuf> {
+        kind: OptStr, default: "", metavar: "PATH", waitress: same,
         help: "Path of a unix-domain socket to listen on (instead of TCP).",
+        setter: |v: &str| Some(PathBuf::from(v)),
     }
-    unix_socket_perms {
-        kind: Octal,
-        default: "600",
-        waitress: same,
+    unix_socket_perms: u32 {
+        kind: Octal, default: "600", waitress: same,
         help: "Octal permissions of the unix-domain socket file.",
     }
-    sockets {
-        kind: Sockets,
-        default: "",
-        waitress: "same name (socket objects there, descriptor numbers here)",
+    /// The server takes them over and closes them when it stops.
+    sockets: Vec<RawFd> {
+        kind: Sockets, default: "", waitress: "same name (socket objects there, descriptor numbers here)",
         help: "Already-bound listening sockets (file descriptors) to serve on.",
         cli_note: "Space-separated descriptor numbers; the server takes them over.",
+        setter: |v: &[RawFd]| v.to_vec(),
     }
-    asyncore_loop_timeout {
-        kind: Int,
-        default: "1",
-        waitress: same,
+    asyncore_loop_timeout: u64 {
+        kind: Int, default: "1", waitress: same,
         help: "Seconds the I/O loop waits for events at most before running its periodic work.",
     }
-    asyncore_use_poll {
-        kind: Bool,
-        default: "false",
-        waitress: same,
+    asyncore_use_poll: bool {
+        kind: Bool, default: "false", waitress: same,
         help: "Use poll(2) instead of the platform's default (epoll on Linux, kqueue on macOS/BSD).",
     }
-    channel_request_lookahead {
-        kind: Int,
-        default: "0",
-        waitress: same,
+    channel_request_lookahead: usize {
+        kind: Int, default: "0", waitress: same,
         help: "How many further requests may be read and queued on a connection while one is running.",
     }
-    server_name {
-        kind: Str,
-        default: "waitress.invalid",
-        waitress: same,
+    server_name: String {
+        kind: Str, default: "waitress.invalid", waitress: same,
         help: "Value of SERVER_NAME given to the application.",
+        setter: |v: &str| v.to_string(),
     }
-    reuse_port {
-        kind: Bool,
-        default: "false",
-        waitress: new,
+    reuse_port: bool {
+        kind: Bool, default: "false", waitress: new,
         help: "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).",
     }
-    shutdown_timeout {
-        kind: Int,
-        default: "5",
-        waitress: new,
+    /// The default is the time waitress gives its threads.
+    shutdown_timeout: u64 {
+        kind: Int, default: "5", waitress: new,
         help: "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).",
     }
-    systemd_socket_activation {
-        kind: Bool,
-        default: "false",
-        waitress: new,
+    /// See [`Adjustments::take_systemd_sockets`].
+    systemd_socket_activation: bool {
+        kind: Bool, default: "false", waitress: new,
         help: "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).",
     }
-    max_request_line_size {
-        kind: Int,
-        default: "8192",
-        waitress: new,
+    max_request_line_size: u64 {
+        kind: Int, default: "8192", waitress: new,
         help: "Largest request line in bytes (CRLF not counted); longer gets 414 when the request-target is what is long, else 400 (not in waitress).",
     }
-    max_header_field_size {
-        kind: Int,
-        default: "8192",
-        waitress: new,
+    max_header_field_size: u64 {
+        kind: Int, default: "8192", waitress: new,
         help: "Largest header field line (name, colon and value) in bytes; longer gets 431 (not in waitress).",
     }
-    max_header_fields {
-        kind: Int,
-        default: "100",
-        waitress: new,
+    max_header_fields: usize {
+        kind: Int, default: "100", waitress: new,
         help: "Most header field lines a request may have; one more gets 431 (not in waitress).",
     }
 }
@@ -435,161 +540,6 @@ pub enum ListenSpec {
     Unix(PathBuf),
     /// An inherited, already-bound listening socket.
     Fd(RawFd),
-}
-
-/// The server's settings. See [`SETTINGS`] for each one's meaning and
-/// default, and the module docs for the two ways to set them.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Adjustments {
-    /// Hostname or address to listen on; setting it (or `port`) replaces
-    /// `listen`. `None` until set (waitress's default is `0.0.0.0`).
-    pub host: Option<String>,
-    /// Port to listen on. `None` until set (waitress's default is 8080).
-    pub port: Option<u16>,
-    /// Allow IPv4 results when resolving listen entries. Default true.
-    pub ipv4: bool,
-    /// Allow IPv6 results when resolving listen entries. Default true.
-    pub ipv6: bool,
-    /// `host:port` entries to listen on. Empty until set: the effective
-    /// default is `0.0.0.0:8080`.
-    pub listen: Vec<String>,
-    /// Worker threads. Default 4.
-    pub threads: usize,
-    /// The trusted proxy: an address, `*`, or a comma-separated list of
-    /// addresses and CIDR ranges. Default none.
-    pub trusted_proxy: Option<String>,
-    /// How many proxy hops to trust. Default none (means 1).
-    pub trusted_proxy_count: Option<usize>,
-    /// Which proxy headers to trust (lower-case names). Default empty.
-    pub trusted_proxy_headers: BTreeSet<String>,
-    /// Log untrusted proxy headers that were removed. Default false.
-    pub log_untrusted_proxy_headers: bool,
-    /// Remove untrusted proxy headers. Default true.
-    pub clear_untrusted_proxy_headers: bool,
-    /// Default URL scheme. Default `http`.
-    pub url_scheme: String,
-    /// SCRIPT_NAME prefix. Default empty.
-    pub url_prefix: String,
-    /// `Server` header and error-page footer; `None` sends no `Server`
-    /// header. Default `maitred` (waitress's is `waitress`; set it to
-    /// that to send the old text).
-    pub ident: Option<String>,
-    /// Listen queue length. Default 1024.
-    pub backlog: i32,
-    /// Bytes per read. Default 8192.
-    pub recv_bytes: usize,
-    /// Flush threshold (deprecated in waitress). Default 1.
-    pub send_bytes: usize,
-    /// Response buffer spill threshold in bytes. Default 1 MiB.
-    pub outbuf_overflow: u64,
-    /// Back-pressure threshold in bytes. Default 16 MiB.
-    pub outbuf_high_watermark: u64,
-    /// Request body spill threshold in bytes. Default 512 KiB.
-    pub inbuf_overflow: u64,
-    /// Maximum open client connections. Default 100.
-    pub connection_limit: usize,
-    /// Seconds between idle sweeps. Default 30.
-    pub cleanup_interval: u64,
-    /// Idle seconds before a connection is closed. Default 120.
-    pub channel_timeout: u64,
-    /// Log socket errors. Default true.
-    pub log_socket_errors: bool,
-    /// Largest request head in bytes. Default 256 KiB.
-    pub max_request_header_size: u64,
-    /// Largest request body in bytes. Default 1 GiB.
-    pub max_request_body_size: u64,
-    /// Show panic details in 500 bodies. Default false.
-    pub expose_tracebacks: bool,
-    /// Unix-domain socket path. Default none.
-    pub unix_socket: Option<PathBuf>,
-    /// Unix-domain socket file permissions. Default 0o600.
-    pub unix_socket_perms: u32,
-    /// Inherited listening descriptors. Default none.
-    pub sockets: Vec<RawFd>,
-    /// Seconds the loop waits at most. Default 1.
-    pub asyncore_loop_timeout: u64,
-    /// Use poll(2). Default false.
-    pub asyncore_use_poll: bool,
-    /// Requests read ahead per connection. Default 0.
-    pub channel_request_lookahead: usize,
-    /// SERVER_NAME. Default `waitress.invalid`.
-    pub server_name: String,
-    /// `SO_REUSEPORT` on TCP listeners. Default false. Not in waitress.
-    pub reuse_port: bool,
-    /// Seconds a graceful stop waits for running requests. Default 5 (the
-    /// time waitress gives its threads). Not in waitress.
-    pub shutdown_timeout: u64,
-    /// Take the listening sockets from systemd socket activation
-    /// (`LISTEN_FDS`/`LISTEN_PID`, descriptors from 3 on) instead of binding
-    /// any: see [`Adjustments::take_systemd_sockets`]. Default false. Not in
-    /// waitress.
-    pub systemd_socket_activation: bool,
-    /// Largest request line in bytes, CRLF not counted: a longer one is
-    /// answered with 414 (the request-target is what is long) or 400.
-    /// Default 8192. Not in waitress.
-    pub max_request_line_size: u64,
-    /// Largest header field line in bytes (name, colon and value; CRLF not
-    /// counted): a longer one is answered with 431. Default 8192. Not in
-    /// waitress.
-    pub max_header_field_size: u64,
-    /// Most header field lines a request head may have: one more is
-    /// answered with 431. Default 100. Not in waitress.
-    pub max_header_fields: usize,
-    /// Whether `sockets` holds the descriptors systemd passed.
-    activated: bool,
-    /// Which settings were given explicitly (by name or builder method), for
-    /// the rules about settings that exclude each other.
-    explicit: BTreeSet<&'static str>,
-}
-
-impl Default for Adjustments {
-    fn default() -> Self {
-        Adjustments {
-            host: None,
-            port: None,
-            ipv4: true,
-            ipv6: true,
-            listen: Vec::new(),
-            threads: 4,
-            trusted_proxy: None,
-            trusted_proxy_count: None,
-            trusted_proxy_headers: BTreeSet::new(),
-            log_untrusted_proxy_headers: false,
-            clear_untrusted_proxy_headers: true,
-            url_scheme: "http".into(),
-            url_prefix: String::new(),
-            ident: Some("maitred".into()),
-            backlog: 1024,
-            recv_bytes: 8192,
-            send_bytes: 1,
-            outbuf_overflow: 1_048_576,
-            outbuf_high_watermark: 16_777_216,
-            inbuf_overflow: 524_288,
-            connection_limit: 100,
-            cleanup_interval: 30,
-            channel_timeout: 120,
-            log_socket_errors: true,
-            max_request_header_size: 262_144,
-            max_request_body_size: 1_073_741_824,
-            expose_tracebacks: false,
-            unix_socket: None,
-            unix_socket_perms: 0o600,
-            sockets: Vec::new(),
-            asyncore_loop_timeout: 1,
-            asyncore_use_poll: false,
-            channel_request_lookahead: 0,
-            server_name: "waitress.invalid".into(),
-            reuse_port: false,
-            shutdown_timeout: 5,
-            systemd_socket_activation: false,
-            max_request_line_size: 8192,
-            max_header_field_size: 8192,
-            max_header_fields: 100,
-            activated: false,
-            explicit: BTreeSet::new(),
-        }
-    }
 }
 
 /// waitress's `asbool`.
@@ -638,239 +588,11 @@ pub fn slash_fixed_str(s: &str) -> String {
     format!("/{inner}")
 }
 
-/// waitress's `int()`: optional sign and surrounding whitespace, decimal
-/// digits (underscores allowed between digits, as in Python).
-fn parse_int(name: &str, value: &str) -> Result<i64, Error> {
-    let t = value.trim();
-    let bad = || {
-        Error::config(format!(
-            "invalid value for {name}: {value:?} is not an integer"
-        ))
-    };
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-    {
-        return Err(bad());
-    }
-    let v: i64 = digits.replace('_', "").parse().map_err(|_| bad())?;
-    Ok(if neg { -v } else { v })
-}
-
-fn non_negative<T: TryFrom<i64>>(name: &str, value: &str) -> Result<T, Error> {
-    let v = parse_int(name, value)?;
-    T::try_from(v).map_err(|_| {
-        Error::config(format!(
-            "invalid value for {name}: {value:?} is out of range"
-        ))
-    })
-}
-
-macro_rules! builder {
-    ($( $(#[$m:meta])* $name:ident : $ty:ty => |$s:ident, $v:ident| $body:expr ;)*) => {
-        impl Adjustments {
-            $(
-                $(#[$m])*
-                pub fn $name(mut self, value: $ty) -> Adjustments {
-                    let $s = &mut self;
-                    let $v = value;
-                    $body;
-                    self.explicit.insert(stringify!($name));
-                    self
-                }
-            )*
-        }
-    };
-}
-
-builder! {
-    /// Sets `host` (replaces `listen` with `host:port`).
-    host: &str => |s, v| s.host = Some(v.to_string());
-    /// Sets `port` (replaces `listen` with `host:port`).
-    port: u16 => |s, v| s.port = Some(v);
-    /// Sets `ipv4`.
-    ipv4: bool => |s, v| s.ipv4 = v;
-    /// Sets `ipv6`.
-    ipv6: bool => |s, v| s.ipv6 = v;
-    /// Sets `listen`: one entry per string (`host:port`, `[v6]:port`, `*:port`).
-    listen: &[&str] => |s, v| s.listen = v.iter().map(|x| x.to_string()).collect();
-    /// Sets `threads`.
-    threads: usize => |s, v| s.threads = v;
-    /// Sets `trusted_proxy`.
-    trusted_proxy: &str => |s, v| s.trusted_proxy = Some(v.to_string());
-    /// Sets `trusted_proxy_count`.
-    trusted_proxy_count: usize => |s, v| s.trusted_proxy_count = Some(v);
-    /// Sets `trusted_proxy_headers`.
-    trusted_proxy_headers: &[&str] => |s, v| s.trusted_proxy_headers = v.iter().map(|x| x.to_ascii_lowercase()).collect();
-    /// Sets `log_untrusted_proxy_headers`.
-    log_untrusted_proxy_headers: bool => |s, v| s.log_untrusted_proxy_headers = v;
-    /// Sets `clear_untrusted_proxy_headers`.
-    clear_untrusted_proxy_headers: bool => |s, v| s.clear_untrusted_proxy_headers = v;
-    /// Sets `url_scheme`.
-    url_scheme: &str => |s, v| s.url_scheme = v.to_string();
-    /// Sets `url_prefix` (normalised as waitress's `slash_fixed_str`).
-    url_prefix: &str => |s, v| s.url_prefix = slash_fixed_str(v);
-    /// Sets `ident`; an empty string sends no `Server` header.
-    ident: &str => |s, v| s.ident = if v.is_empty() { None } else { Some(v.to_string()) };
-    /// Sets `backlog`.
-    backlog: i32 => |s, v| s.backlog = v;
-    /// Sets `recv_bytes`.
-    recv_bytes: usize => |s, v| s.recv_bytes = v;
-    /// Sets `send_bytes` (deprecated in waitress).
-    send_bytes: usize => |s, v| s.send_bytes = v;
-    /// Sets `outbuf_overflow`.
-    outbuf_overflow: u64 => |s, v| s.outbuf_overflow = v;
-    /// Sets `outbuf_high_watermark`.
-    outbuf_high_watermark: u64 => |s, v| s.outbuf_high_watermark = v;
-    /// Sets `inbuf_overflow`.
-    inbuf_overflow: u64 => |s, v| s.inbuf_overflow = v;
-    /// Sets `connection_limit`.
-    connection_limit: usize => |s, v| s.connection_limit = v;
-    /// Sets `cleanup_interval` in seconds.
-    cleanup_interval: u64 => |s, v| s.cleanup_interval = v;
-    /// Sets `channel_timeout` in seconds.
-    channel_timeout: u64 => |s, v| s.channel_timeout = v;
-    /// Sets `log_socket_errors`.
-    log_socket_errors: bool => |s, v| s.log_socket_errors = v;
-    /// Sets `max_request_header_size`.
-    max_request_header_size: u64 => |s, v| s.max_request_header_size = v;
-    /// Sets `max_request_body_size`.
-    max_request_body_size: u64 => |s, v| s.max_request_body_size = v;
-    /// Sets `expose_tracebacks`.
-    expose_tracebacks: bool => |s, v| s.expose_tracebacks = v;
-    /// Sets `unix_socket`.
-    unix_socket: &str => |s, v| s.unix_socket = Some(PathBuf::from(v));
-    /// Sets `unix_socket_perms` (e.g. `0o660`).
-    unix_socket_perms: u32 => |s, v| s.unix_socket_perms = v;
-    /// Sets `sockets`: already-bound listening descriptors (the server
-    /// takes ownership and closes them when it stops).
-    sockets: &[RawFd] => |s, v| s.sockets = v.to_vec();
-    /// Sets `asyncore_loop_timeout` in seconds.
-    asyncore_loop_timeout: u64 => |s, v| s.asyncore_loop_timeout = v;
-    /// Sets `asyncore_use_poll`.
-    asyncore_use_poll: bool => |s, v| s.asyncore_use_poll = v;
-    /// Sets `channel_request_lookahead`.
-    channel_request_lookahead: usize => |s, v| s.channel_request_lookahead = v;
-    /// Sets `server_name`.
-    server_name: &str => |s, v| s.server_name = v.to_string();
-    /// Sets `reuse_port`.
-    reuse_port: bool => |s, v| s.reuse_port = v;
-    /// Sets `shutdown_timeout` in seconds.
-    shutdown_timeout: u64 => |s, v| s.shutdown_timeout = v;
-    /// Sets `systemd_socket_activation`.
-    systemd_socket_activation: bool => |s, v| s.systemd_socket_activation = v;
-    /// Sets `max_request_line_size`.
-    max_request_line_size: u64 => |s, v| s.max_request_line_size = v;
-    /// Sets `max_header_field_size`.
-    max_header_field_size: u64 => |s, v| s.max_header_field_size = v;
-    /// Sets `max_header_fields`.
-    max_header_fields: usize => |s, v| s.max_header_fields = v;
-}
-
 impl Adjustments {
     /// The table entry of a setting.
+    #[cfg(test)]
     pub(crate) fn info(name: &str) -> Option<&'static SettingInfo> {
         SETTINGS.iter().find(|s| s.name == name)
-    }
-
-    /// Sets a setting from its string form, converted as waitress does.
-    /// Unknown names are an error (`Unknown adjustment 'x'`), as are values
-    /// that do not convert (the message names the setting and the value).
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
-        let info = Adjustments::info(name)
-            .ok_or_else(|| Error::config(format!("Unknown adjustment '{name}'")))?;
-        let v = value;
-        match info.name {
-            "host" => self.host = Some(v.to_string()),
-            "port" => {
-                self.port = Some(non_negative::<u16>(name, v)?);
-            }
-            "ipv4" => self.ipv4 = asbool(v),
-            "ipv6" => self.ipv6 = asbool(v),
-            "listen" => self.listen = aslist(v),
-            "threads" => self.threads = non_negative(name, v)?,
-            "trusted_proxy" => {
-                self.trusted_proxy = if v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_string())
-                }
-            }
-            "trusted_proxy_count" => self.trusted_proxy_count = Some(non_negative(name, v)?),
-            "trusted_proxy_headers" => {
-                self.trusted_proxy_headers = aslist(v)
-                    .into_iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect()
-            }
-            "log_untrusted_proxy_headers" => self.log_untrusted_proxy_headers = asbool(v),
-            "clear_untrusted_proxy_headers" => self.clear_untrusted_proxy_headers = asbool(v),
-            "url_scheme" => self.url_scheme = v.to_string(),
-            "url_prefix" => self.url_prefix = slash_fixed_str(v),
-            "ident" => {
-                self.ident = if v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_string())
-                }
-            }
-            "backlog" => self.backlog = non_negative(name, v)?,
-            "recv_bytes" => self.recv_bytes = non_negative(name, v)?,
-            "send_bytes" => {
-                crate::log_warning!("send_bytes will be removed in a future release");
-                self.send_bytes = non_negative(name, v)?
-            }
-            "outbuf_overflow" => self.outbuf_overflow = non_negative(name, v)?,
-            "outbuf_high_watermark" => self.outbuf_high_watermark = non_negative(name, v)?,
-            "inbuf_overflow" => self.inbuf_overflow = non_negative(name, v)?,
-            "connection_limit" => self.connection_limit = non_negative(name, v)?,
-            "cleanup_interval" => self.cleanup_interval = non_negative(name, v)?,
-            "channel_timeout" => self.channel_timeout = non_negative(name, v)?,
-            "log_socket_errors" => self.log_socket_errors = asbool(v),
-            "max_request_header_size" => self.max_request_header_size = non_negative(name, v)?,
-            "max_request_body_size" => self.max_request_body_size = non_negative(name, v)?,
-            "expose_tracebacks" => self.expose_tracebacks = asbool(v),
-            "unix_socket" => {
-                self.unix_socket = if v.is_empty() {
-                    None
-                } else {
-                    Some(PathBuf::from(v))
-                }
-            }
-            "unix_socket_perms" => {
-                self.unix_socket_perms = asoctal(v).ok_or_else(|| {
-                    Error::config(format!(
-                        "invalid value for unix_socket_perms: {v:?} is not an octal number"
-                    ))
-                })?
-            }
-            "sockets" => {
-                let mut fds = Vec::new();
-                for part in aslist(v) {
-                    fds.push(non_negative::<RawFd>(name, &part)?);
-                }
-                self.sockets = fds;
-            }
-            "asyncore_loop_timeout" => self.asyncore_loop_timeout = non_negative(name, v)?,
-            "asyncore_use_poll" => self.asyncore_use_poll = asbool(v),
-            "channel_request_lookahead" => self.channel_request_lookahead = non_negative(name, v)?,
-            "server_name" => self.server_name = v.to_string(),
-            "reuse_port" => self.reuse_port = asbool(v),
-            "shutdown_timeout" => self.shutdown_timeout = non_negative(name, v)?,
-            "systemd_socket_activation" => self.systemd_socket_activation = asbool(v),
-            "max_request_line_size" => self.max_request_line_size = non_negative(name, v)?,
-            "max_header_field_size" => self.max_header_field_size = non_negative(name, v)?,
-            "max_header_fields" => self.max_header_fields = non_negative(name, v)?,
-            other => return Err(Error::config(format!("Unknown adjustment '{other}'"))),
-        }
-        self.explicit.insert(info.name);
-        Ok(())
     }
 
     /// Builds settings from `(name, value)` pairs, as `Adjustments(**kw)`.
