@@ -232,6 +232,10 @@ macro_rules! default_doc {
 /// * `accumulates: true` (optional) for an option whose values add up;
 /// * `setter: |v: Type| expr` (optional): the chainable method's argument
 ///   and how it becomes the field; else it takes the field's type.
+///
+/// `///` lines (and other attributes) before an entry go on its field and
+/// method. After a change, `MAITRED_BLESS=1 cargo test --lib readme`
+/// rewrites the README's table.
 macro_rules! settings {
     ($(
         $(#[$attr:meta])*
