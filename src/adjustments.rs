@@ -52,6 +52,9 @@
 //! (the `settings!` macro): its field and rustdoc, its default, its
 //! chainable method, how [`Adjustments::set`] converts it, and its lines in
 //! `--help` and in the README's table all come from that entry.
+//!
+//! Thread: any (settings are made before the server starts, then only
+//! read).
 
 use std::collections::BTreeSet;
 use std::fmt;
