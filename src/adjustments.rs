@@ -47,6 +47,14 @@
 //!
 //! A `listen` entry's port may be a service name (`127.0.0.1:http`), as
 //! waitress's `getaddrinfo` allows.
+//!
+//! Each setting is defined once, as one entry of the table in this module
+//! (the `settings!` macro): its field and rustdoc, its default, its
+//! chainable method, how [`Adjustments::set`] converts it, and its lines in
+//! `--help` and in the README's table all come from that entry.
+//!
+//! Thread: any (settings are made before the server starts, then only
+//! read).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -57,10 +65,13 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// The value type of a setting, which decides how its string form is
-/// converted (waitress's cast functions).
+mod cast;
+
+/// The value type of a setting: how its string form is converted (each
+/// kind is one of waitress's cast functions, in [`cast`]) and how the
+/// command line takes it (a `Bool` is a flag, `--[no-]name`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ValueKind {
     /// `asbool`: `t`, `true`, `y`, `yes`, `on`, `1` (any case, surrounding
     /// whitespace ignored) are true; anything else is false.
     Bool,
@@ -81,111 +92,450 @@ pub enum Kind {
     Sockets,
 }
 
-/// One setting's name, kind, default and help text.
+impl ValueKind {
+    /// What a value of this kind looks like in `--help`, for a setting
+    /// whose table entry names no `metavar`.
+    pub const fn metavar(self) -> &'static str {
+        match self {
+            ValueKind::Int => "INT",
+            ValueKind::Octal => "PERMS",
+            ValueKind::Sockets => "FDS",
+            ValueKind::List => "LIST",
+            ValueKind::Bool | ValueKind::Str | ValueKind::OptStr | ValueKind::SlashPath => "STR",
+        }
+    }
+}
+
+/// One setting: what its entry in the table of this module says of it, for
+/// `--help`, the README's settings table and the command line.
 #[derive(Clone, Copy, Debug)]
 pub struct SettingInfo {
     /// The setting's name (`snake_case`; the command line uses dashes).
     pub name: &'static str,
     /// How its string form is converted.
-    pub kind: Kind,
-    /// The default, as shown in `--help`.
+    pub kind: ValueKind,
+    /// The default, in the string form [`Adjustments::set`] takes (and
+    /// `--help` shows). For a setting that is not set by default but then
+    /// means a value (such as `port`), that value.
     pub default: &'static str,
     /// What it does.
     pub help: &'static str,
+    /// What its value looks like in `--help` (`--name=METAVAR`).
+    pub metavar: &'static str,
+    /// What `--help` adds to `help` about the option (empty for nothing).
+    pub cli_note: &'static str,
+    /// Given several times on the command line, its values accumulate
+    /// (joined with spaces) instead of the last one winning.
+    pub accumulates: bool,
+    /// waitress's equivalent, as the README's table says it; `None` for a
+    /// setting of this server's own.
+    pub waitress: Option<&'static str>,
 }
 
-macro_rules! settings_table {
-    ($( $name:ident : $kind:ident = $default:expr ; $help:expr ;)*) => {
-        /// Every setting, in waitress's order, followed by this server's own
-        /// additions. `--help` is generated from this table, so its defaults
-        /// cannot drift from [`Adjustments::default`] (a test checks that).
-        pub const SETTINGS: &[SettingInfo] = &[
-            $( SettingInfo { name: stringify!($name), kind: Kind::$kind, default: $default, help: $help }, )*
-        ];
+/// The first of its token trees: the value of an optional key of a table
+/// entry when the entry has it, else the default written after it.
+macro_rules! first {
+    ($first:tt $($rest:tt)*) => {
+        $first
     };
 }
 
-settings_table! {
-    host: Str = "0.0.0.0";
-        "Hostname or IP address on which to listen. Setting host or port replaces listen.";
-    port: Int = "8080";
-        "TCP port on which to listen.";
-    ipv4: Bool = "true";
-        "Allow IPv4 addresses when resolving listen entries.";
-    ipv6: Bool = "true";
-        "Allow IPv6 addresses when resolving listen entries.";
-    listen: List = "0.0.0.0:8080";
-        "Space-separated list of host:port entries to listen on ('*:8080' for all interfaces, '[::1]:8080' for IPv6).";
-    threads: Int = "4";
-        "Number of threads used to run the application.";
-    trusted_proxy: OptStr = "";
-        "Address of the reverse proxy whose proxy headers are trusted ('*' for any; also a comma-separated list of addresses and CIDR ranges).";
-    trusted_proxy_count: Int = "1";
-        "How many trusted proxies are in front of the server: how many hops of X-Forwarded-For/-Host and Forwarded to believe.";
-    trusted_proxy_headers: List = "";
-        "Which proxy headers to trust: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded.";
-    log_untrusted_proxy_headers: Bool = "false";
-        "Log the proxy headers that were removed because they were not trusted.";
-    clear_untrusted_proxy_headers: Bool = "true";
-        "Remove proxy headers that are not trusted before the application sees the request.";
-    url_scheme: Str = "http";
-        "Default URL scheme given to the application.";
-    url_prefix: SlashPath = "";
-        "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.";
-    ident: OptStr = "maitred";
-        "Server identity sent in the Server header and error pages; empty to send no Server header.";
-    backlog: Int = "1024";
-        "Length of the listen queue of each listening socket.";
-    recv_bytes: Int = "8192";
-        "Bytes read from a socket at a time.";
-    send_bytes: Int = "1";
-        "Deprecated (as in waitress): output is sent once at least this many bytes are buffered.";
-    outbuf_overflow: Int = "1048576";
-        "A response buffer larger than this many bytes moves to a temporary file.";
-    outbuf_high_watermark: Int = "16777216";
-        "The application's writes wait while more than this many response bytes are buffered for a connection.";
-    inbuf_overflow: Int = "524288";
-        "A request body larger than this many bytes moves to a temporary file.";
-    connection_limit: Int = "100";
-        "Stop accepting connections while this many client connections are open.";
-    cleanup_interval: Int = "30";
-        "Seconds between sweeps for idle connections.";
-    channel_timeout: Int = "120";
-        "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.";
-    log_socket_errors: Bool = "true";
-        "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).";
-    max_request_header_size: Int = "262144";
-        "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.";
-    max_request_body_size: Int = "1073741824";
-        "Largest request body in bytes (chunked: bytes on the wire); larger gets 413.";
-    expose_tracebacks: Bool = "false";
-        "Put the panic message and location of a failing application in the 500 response body.";
-    unix_socket: Str = "";
-        "Path of a unix-domain socket to listen on (instead of TCP).";
-    unix_socket_perms: Octal = "600";
-        "Octal permissions of the unix-domain socket file.";
-    sockets: Sockets = "";
-        "Already-bound listening sockets (file descriptors) to serve on.";
-    asyncore_loop_timeout: Int = "1";
-        "Seconds the I/O loop waits for events at most before running its periodic work.";
-    asyncore_use_poll: Bool = "false";
-        "Use poll(2) instead of the platform's default (epoll on Linux, kqueue on macOS/BSD).";
-    channel_request_lookahead: Int = "0";
-        "How many further requests may be read and queued on a connection while one is running.";
-    server_name: Str = "waitress.invalid";
-        "Value of SERVER_NAME given to the application.";
-    reuse_port: Bool = "false";
-        "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).";
-    shutdown_timeout: Int = "5";
-        "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).";
-    systemd_socket_activation: Bool = "false";
-        "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).";
-    max_request_line_size: Int = "8192";
-        "Largest request line in bytes (CRLF not counted); longer gets 414 when the request-target is what is long, else 400 (not in waitress).";
-    max_header_field_size: Int = "8192";
-        "Largest header field line (name, colon and value) in bytes; longer gets 431 (not in waitress).";
-    max_header_fields: Int = "100";
-        "Most header field lines a request may have; one more gets 431 (not in waitress).";
+/// A table entry's `waitress:` key: `same` (waitress has the setting under
+/// the same name), `new` (it does not), or a note for the README's table.
+macro_rules! waitress_note {
+    (same) => {
+        Some("same name")
+    };
+    (new) => {
+        None
+    };
+    ($note:literal) => {
+        Some($note)
+    };
+}
+
+/// The cast function of a value kind (an entry's `cast:` key overrides it).
+macro_rules! cast_of {
+    (Bool) => {
+        cast::asbool
+    };
+    (Int) => {
+        cast::int
+    };
+    (Str) => {
+        cast::string
+    };
+    (OptStr) => {
+        cast::str_iftruthy
+    };
+    (List) => {
+        cast::aslist
+    };
+    (Octal) => {
+        cast::asoctal
+    };
+    (SlashPath) => {
+        cast::slash_fixed_str
+    };
+    (Sockets) => {
+        cast::fds
+    };
+}
+
+/// A field's value in `Adjustments::default()`: the table's default
+/// converted as `set` converts it, or, for a setting that is not set by
+/// default (`if unset`), the type's empty value.
+macro_rules! default_value {
+    ($cast:tt $name:ident $default:tt) => {
+        $cast(stringify!($name), $default).expect(concat!(
+            "the settings table's default of ",
+            stringify!($name),
+            " converts"
+        ))
+    };
+    ($cast:tt $name:ident $default:tt unset) => {
+        Default::default()
+    };
+}
+
+/// The sentence of a field's rustdoc that gives its default.
+macro_rules! default_doc {
+    ($kind:ident "") => {
+        "Not set by default."
+    };
+    ($kind:ident $default:tt unset) => {
+        concat!("Not set by default, which means `", $default, "`.")
+    };
+    (Octal $default:tt) => {
+        concat!("Default: `0o", $default, "`.")
+    };
+    ($kind:ident $default:tt) => {
+        concat!("Default: `", $default, "`.")
+    };
+}
+
+/// Generates, from one entry per setting: [`SETTINGS`], the [`Adjustments`]
+/// struct (a public field per setting, documented with the entry's help,
+/// its `///` lines and its default), `Default`, a chainable method per
+/// setting and [`Adjustments::set`].
+///
+/// An entry is `name: FieldType { key: value, ... }` with these keys, in
+/// this order (the optional ones may be left out):
+///
+/// * `kind:` the [`ValueKind`], which picks the cast function (`cast_of!`);
+/// * `cast:` (optional) another cast function, from [`cast`];
+/// * `default:` the default in `set`'s string form, which `Default`
+///   converts with the cast; `"..." if unset` for a setting whose field is
+///   empty by default (`None`, no entries) and which then means `"..."`;
+/// * `metavar:` (optional) for `--help`, else the kind's;
+/// * `waitress:` `same`, `new` or a note (see `waitress_note!`);
+/// * `deprecated:` (optional) a warning `set` logs;
+/// * `help:` one or two sentences for `--help`, the README and rustdoc;
+/// * `cli_note:` (optional) what `--help` adds about the option;
+/// * `accumulates: true` (optional) for an option whose values add up;
+/// * `setter: |v: Type| expr` (optional): the chainable method's argument
+///   and how it becomes the field; else it takes the field's type.
+///
+/// `///` lines (and other attributes) before an entry go on its field and
+/// method. After a change, `MAITRED_BLESS=1 cargo test --lib readme`
+/// rewrites the README's table.
+macro_rules! settings {
+    ($(
+        $(#[$attr:meta])*
+        $name:ident: $ty:ty {
+            kind: $kind:ident,
+            $(cast: $cast:path,)?
+            default: $default:tt $(if $unset:ident)?,
+            $(metavar: $metavar:literal,)?
+            waitress: $waitress:tt,
+            $(deprecated: $deprecated:literal,)?
+            help: $help:literal,
+            $(cli_note: $cli_note:literal,)?
+            $(accumulates: $accumulates:literal,)?
+            $(setter: |$v:ident: $vty:ty| $conv:expr,)?
+        }
+    )*) => {
+        /// Every setting, in waitress's order, followed by this server's own
+        /// additions. `--help` and the README's table are generated from it,
+        /// and [`Adjustments::default`] converts its defaults, so the
+        /// defaults they show are the real ones.
+        pub const SETTINGS: &[SettingInfo] = &[$(
+            SettingInfo {
+                name: stringify!($name),
+                kind: ValueKind::$kind,
+                default: $default,
+                help: $help,
+                metavar: first!($($metavar)? (ValueKind::$kind.metavar())),
+                cli_note: first!($($cli_note)? ""),
+                accumulates: first!($($accumulates)? false),
+                waitress: waitress_note!($waitress),
+            },
+        )*];
+
+        /// The server's settings: a public field and a chainable method per
+        /// setting (see [`SETTINGS`] and the README's table for all of them
+        /// at a glance), and [`set`](Adjustments::set) by name. See the
+        /// module docs for the two ways to set them.
+        #[derive(Clone, Debug)]
+        #[non_exhaustive]
+        pub struct Adjustments {
+            $(
+                #[doc = $help]
+                #[doc = ""]
+                $(#[$attr])*
+                #[doc = ""]
+                #[doc = default_doc!($kind $default $($unset)?)]
+                pub $name: $ty,
+            )*
+            /// Whether `sockets` holds the descriptors systemd passed.
+            activated: bool,
+            /// Which settings were given explicitly (by name or builder
+            /// method), for the rules about settings that exclude each other.
+            explicit: BTreeSet<&'static str>,
+        }
+
+        impl Default for Adjustments {
+            fn default() -> Self {
+                Adjustments {
+                    $( $name: default_value!(
+                        (first!($($cast)? (cast_of!($kind)))) $name $default $($unset)?
+                    ), )*
+                    activated: false,
+                    explicit: BTreeSet::new(),
+                }
+            }
+        }
+
+        impl Adjustments {
+            $(
+                #[doc = concat!("Sets `", stringify!($name), "`.")]
+                #[doc = ""]
+                #[doc = $help]
+                #[doc = ""]
+                $(#[$attr])*
+                #[doc = ""]
+                #[doc = default_doc!($kind $default $($unset)?)]
+                pub fn $name(mut self, value: first!($($vty)? $ty)) -> Adjustments {
+                    self.$name = first!($({
+                        let $v: $vty = value;
+                        $conv
+                    })? value);
+                    self.explicit.insert(stringify!($name));
+                    self
+                }
+            )*
+
+            /// Sets a setting from its string form, converted as waitress
+            /// does. Unknown names are an error (`Unknown adjustment 'x'`),
+            /// as are values that do not convert (the message names the
+            /// setting and the value).
+            pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+                let name = match name {
+                    $(stringify!($name) => {
+                        $(crate::log_warning!($deprecated);)?
+                        self.$name = first!($($cast)? (cast_of!($kind)))(stringify!($name), value)?;
+                        stringify!($name)
+                    })*
+                    _ => return Err(Error::config(format!("Unknown adjustment '{name}'"))),
+                };
+                self.explicit.insert(name);
+                Ok(())
+            }
+        }
+    };
+}
+
+settings! {
+    host: Option<String> {
+        kind: Str, default: "0.0.0.0" if unset, metavar: "ADDR", waitress: same,
+        help: "Hostname or IP address on which to listen. Setting host or port replaces listen.",
+        cli_note: "Not with --listen.",
+        setter: |v: &str| Some(v.to_string()),
+    }
+    port: Option<u16> {
+        kind: Int, default: "8080" if unset, metavar: "PORT", waitress: same,
+        help: "TCP port on which to listen.",
+        cli_note: "Not with --listen.",
+        setter: |v: u16| Some(v),
+    }
+    ipv4: bool {
+        kind: Bool, default: "true", waitress: same,
+        help: "Allow IPv4 addresses when resolving listen entries.",
+    }
+    ipv6: bool {
+        kind: Bool, default: "true", waitress: same,
+        help: "Allow IPv6 addresses when resolving listen entries.",
+    }
+    /// The method takes one entry per string (`host:port`, `[v6]:port`,
+    /// `*:port`).
+    #[allow(rustdoc::broken_intra_doc_links)] // the help's '[::1]:8080'
+    listen: Vec<String> {
+        kind: List, default: "0.0.0.0:8080" if unset, metavar: "HOST:PORT", waitress: same,
+        help: "Space-separated list of host:port entries to listen on ('*:8080' for all interfaces, '[::1]:8080' for IPv6).",
+        cli_note: "May be given several times; the entries accumulate. Not with --host, --port, --unix-socket or --sockets.",
+        accumulates: true,
+        setter: |v: &[&str]| v.iter().map(|x| x.to_string()).collect(),
+    }
+    threads: usize {
+        kind: Int, default: "4", waitress: same,
+        help: "Number of threads used to run the application.",
+    }
+    trusted_proxy: Option<String> {
+        kind: OptStr, default: "", metavar: "ADDR",
+        waitress: "same name; lists and CIDR ranges are new",
+        help: "Address of the reverse proxy whose proxy headers are trusted ('*' for any; also a comma-separated list of addresses and CIDR ranges).",
+        setter: |v: &str| Some(v.to_string()),
+    }
+    trusted_proxy_count: Option<usize> {
+        kind: Int, default: "1" if unset, waitress: same,
+        help: "How many trusted proxies are in front of the server: how many hops of X-Forwarded-For/-Host and Forwarded to believe.",
+        setter: |v: usize| Some(v),
+    }
+    /// Lower-cased.
+    trusted_proxy_headers: BTreeSet<String> {
+        kind: List, cast: cast::asset_lowercase, default: "", metavar: "NAMES", waitress: same,
+        help: "Which proxy headers to trust: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded.",
+        setter: |v: &[&str]| v.iter().map(|x| x.to_ascii_lowercase()).collect(),
+    }
+    log_untrusted_proxy_headers: bool {
+        kind: Bool, default: "false", waitress: same,
+        help: "Log the proxy headers that were removed because they were not trusted.",
+    }
+    clear_untrusted_proxy_headers: bool {
+        kind: Bool, default: "true", waitress: same,
+        help: "Remove proxy headers that are not trusted before the application sees the request.",
+    }
+    url_scheme: String {
+        kind: Str, default: "http", waitress: same,
+        help: "Default URL scheme given to the application.",
+        setter: |v: &str| v.to_string(),
+    }
+    /// Normalised as waitress's `slash_fixed_str` does: one leading slash,
+    /// no trailing one.
+    url_prefix: String {
+        kind: SlashPath, default: "", metavar: "PATH", waitress: same,
+        help: "Mount point of the application: SCRIPT_NAME, taken off the front of PATH_INFO.",
+        setter: |v: &str| slash_fixed_str(v),
+    }
+    /// `None` sends no `Server` header. waitress's default is `waitress`:
+    /// set it to that to send the old text.
+    ident: Option<String> {
+        kind: OptStr, default: "maitred", waitress: "same name (default `waitress` there)",
+        help: "Server identity sent in the Server header and error pages; empty to send no Server header.",
+        setter: |v: &str| (!v.is_empty()).then(|| v.to_string()),
+    }
+    backlog: i32 {
+        kind: Int, default: "1024", waitress: same,
+        help: "Length of the listen queue of each listening socket.",
+    }
+    recv_bytes: usize {
+        kind: Int, default: "8192", waitress: same,
+        help: "Bytes read from a socket at a time.",
+    }
+    send_bytes: usize {
+        kind: Int, default: "1", waitress: same,
+        deprecated: "send_bytes will be removed in a future release",
+        help: "Deprecated (as in waitress): output is sent once at least this many bytes are buffered.",
+    }
+    outbuf_overflow: u64 {
+        kind: Int, default: "1048576", waitress: same,
+        help: "A response buffer larger than this many bytes moves to a temporary file.",
+    }
+    outbuf_high_watermark: u64 {
+        kind: Int, default: "16777216", waitress: same,
+        help: "The application's writes wait while more than this many response bytes are buffered for a connection.",
+    }
+    inbuf_overflow: u64 {
+        kind: Int, default: "524288", waitress: same,
+        help: "A request body larger than this many bytes moves to a temporary file.",
+    }
+    connection_limit: usize {
+        kind: Int, default: "100", waitress: same,
+        help: "Stop accepting connections while this many client connections are open.",
+    }
+    cleanup_interval: u64 {
+        kind: Int, default: "30", waitress: same,
+        help: "Seconds between sweeps for idle connections.",
+    }
+    channel_timeout: u64 {
+        kind: Int, default: "120", waitress: same,
+        help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.",
+    }
+    log_socket_errors: bool {
+        kind: Bool, default: "true", waitress: same,
+        help: "Log socket errors: failed accepts, reads and sends (a client that went away is not an error).",
+    }
+    max_request_header_size: u64 {
+        kind: Int, default: "262144", waitress: same,
+        help: "Largest request head (request line, header fields, blank line) in bytes; larger gets 431.",
+    }
+    max_request_body_size: u64 {
+        kind: Int, default: "1073741824", waitress: same,
+        help: "Largest request body in bytes (chunked: bytes on the wire); larger gets 413.",
+    }
+    expose_tracebacks: bool {
+        kind: Bool, default: "false", waitress: same,
+        help: "Put the panic message and location of a failing application in the 500 response body.",
+    }
+    unix_socket: Option<PathBuf> {
+        kind: OptStr, default: "", metavar: "PATH", waitress: same,
+        help: "Path of a unix-domain socket to listen on (instead of TCP).",
+        setter: |v: &str| Some(PathBuf::from(v)),
+    }
+    unix_socket_perms: u32 {
+        kind: Octal, default: "600", waitress: same,
+        help: "Octal permissions of the unix-domain socket file.",
+    }
+    /// The server takes them over and closes them when it stops.
+    sockets: Vec<RawFd> {
+        kind: Sockets, default: "", waitress: "same name (socket objects there, descriptor numbers here)",
+        help: "Already-bound listening sockets (file descriptors) to serve on.",
+        cli_note: "Space-separated descriptor numbers; the server takes them over.",
+        setter: |v: &[RawFd]| v.to_vec(),
+    }
+    asyncore_loop_timeout: u64 {
+        kind: Int, default: "1", waitress: same,
+        help: "Seconds the I/O loop waits for events at most before running its periodic work.",
+    }
+    asyncore_use_poll: bool {
+        kind: Bool, default: "false", waitress: same,
+        help: "Use poll(2) instead of the platform's default (epoll on Linux, kqueue on macOS/BSD).",
+    }
+    channel_request_lookahead: usize {
+        kind: Int, default: "0", waitress: same,
+        help: "How many further requests may be read and queued on a connection while one is running.",
+    }
+    server_name: String {
+        kind: Str, default: "waitress.invalid", waitress: same,
+        help: "Value of SERVER_NAME given to the application.",
+        setter: |v: &str| v.to_string(),
+    }
+    reuse_port: bool {
+        kind: Bool, default: "false", waitress: new,
+        help: "Set SO_REUSEPORT on TCP listeners so several processes can share a port (not in waitress).",
+    }
+    /// The default is the time waitress gives its threads.
+    shutdown_timeout: u64 {
+        kind: Int, default: "5", waitress: new,
+        help: "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).",
+    }
+    /// See [`Adjustments::take_systemd_sockets`].
+    systemd_socket_activation: bool {
+        kind: Bool, default: "false", waitress: new,
+        help: "Serve on the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID) instead of binding any (not in waitress).",
+    }
+    max_request_line_size: u64 {
+        kind: Int, default: "8192", waitress: new,
+        help: "Largest request line in bytes (CRLF not counted); longer gets 414 when the request-target is what is long, else 400 (not in waitress).",
+    }
+    max_header_field_size: u64 {
+        kind: Int, default: "8192", waitress: new,
+        help: "Largest header field line (name, colon and value) in bytes; longer gets 431 (not in waitress).",
+    }
+    max_header_fields: usize {
+        kind: Int, default: "100", waitress: new,
+        help: "Most header field lines a request may have; one more gets 431 (not in waitress).",
+    }
 }
 
 /// A listening endpoint after validation.
@@ -197,161 +547,6 @@ pub enum ListenSpec {
     Unix(PathBuf),
     /// An inherited, already-bound listening socket.
     Fd(RawFd),
-}
-
-/// The server's settings. See [`SETTINGS`] for each one's meaning and
-/// default, and the module docs for the two ways to set them.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Adjustments {
-    /// Hostname or address to listen on; setting it (or `port`) replaces
-    /// `listen`. `None` until set (waitress's default is `0.0.0.0`).
-    pub host: Option<String>,
-    /// Port to listen on. `None` until set (waitress's default is 8080).
-    pub port: Option<u16>,
-    /// Allow IPv4 results when resolving listen entries. Default true.
-    pub ipv4: bool,
-    /// Allow IPv6 results when resolving listen entries. Default true.
-    pub ipv6: bool,
-    /// `host:port` entries to listen on. Empty until set: the effective
-    /// default is `0.0.0.0:8080`.
-    pub listen: Vec<String>,
-    /// Worker threads. Default 4.
-    pub threads: usize,
-    /// The trusted proxy: an address, `*`, or a comma-separated list of
-    /// addresses and CIDR ranges. Default none.
-    pub trusted_proxy: Option<String>,
-    /// How many proxy hops to trust. Default none (means 1).
-    pub trusted_proxy_count: Option<usize>,
-    /// Which proxy headers to trust (lower-case names). Default empty.
-    pub trusted_proxy_headers: BTreeSet<String>,
-    /// Log untrusted proxy headers that were removed. Default false.
-    pub log_untrusted_proxy_headers: bool,
-    /// Remove untrusted proxy headers. Default true.
-    pub clear_untrusted_proxy_headers: bool,
-    /// Default URL scheme. Default `http`.
-    pub url_scheme: String,
-    /// SCRIPT_NAME prefix. Default empty.
-    pub url_prefix: String,
-    /// `Server` header and error-page footer; `None` sends no `Server`
-    /// header. Default `maitred` (waitress's is `waitress`; set it to
-    /// that to send the old text).
-    pub ident: Option<String>,
-    /// Listen queue length. Default 1024.
-    pub backlog: i32,
-    /// Bytes per read. Default 8192.
-    pub recv_bytes: usize,
-    /// Flush threshold (deprecated in waitress). Default 1.
-    pub send_bytes: usize,
-    /// Response buffer spill threshold in bytes. Default 1 MiB.
-    pub outbuf_overflow: u64,
-    /// Back-pressure threshold in bytes. Default 16 MiB.
-    pub outbuf_high_watermark: u64,
-    /// Request body spill threshold in bytes. Default 512 KiB.
-    pub inbuf_overflow: u64,
-    /// Maximum open client connections. Default 100.
-    pub connection_limit: usize,
-    /// Seconds between idle sweeps. Default 30.
-    pub cleanup_interval: u64,
-    /// Idle seconds before a connection is closed. Default 120.
-    pub channel_timeout: u64,
-    /// Log socket errors. Default true.
-    pub log_socket_errors: bool,
-    /// Largest request head in bytes. Default 256 KiB.
-    pub max_request_header_size: u64,
-    /// Largest request body in bytes. Default 1 GiB.
-    pub max_request_body_size: u64,
-    /// Show panic details in 500 bodies. Default false.
-    pub expose_tracebacks: bool,
-    /// Unix-domain socket path. Default none.
-    pub unix_socket: Option<PathBuf>,
-    /// Unix-domain socket file permissions. Default 0o600.
-    pub unix_socket_perms: u32,
-    /// Inherited listening descriptors. Default none.
-    pub sockets: Vec<RawFd>,
-    /// Seconds the loop waits at most. Default 1.
-    pub asyncore_loop_timeout: u64,
-    /// Use poll(2). Default false.
-    pub asyncore_use_poll: bool,
-    /// Requests read ahead per connection. Default 0.
-    pub channel_request_lookahead: usize,
-    /// SERVER_NAME. Default `waitress.invalid`.
-    pub server_name: String,
-    /// `SO_REUSEPORT` on TCP listeners. Default false. Not in waitress.
-    pub reuse_port: bool,
-    /// Seconds a graceful stop waits for running requests. Default 5 (the
-    /// time waitress gives its threads). Not in waitress.
-    pub shutdown_timeout: u64,
-    /// Take the listening sockets from systemd socket activation
-    /// (`LISTEN_FDS`/`LISTEN_PID`, descriptors from 3 on) instead of binding
-    /// any: see [`Adjustments::take_systemd_sockets`]. Default false. Not in
-    /// waitress.
-    pub systemd_socket_activation: bool,
-    /// Largest request line in bytes, CRLF not counted: a longer one is
-    /// answered with 414 (the request-target is what is long) or 400.
-    /// Default 8192. Not in waitress.
-    pub max_request_line_size: u64,
-    /// Largest header field line in bytes (name, colon and value; CRLF not
-    /// counted): a longer one is answered with 431. Default 8192. Not in
-    /// waitress.
-    pub max_header_field_size: u64,
-    /// Most header field lines a request head may have: one more is
-    /// answered with 431. Default 100. Not in waitress.
-    pub max_header_fields: usize,
-    /// Whether `sockets` holds the descriptors systemd passed.
-    activated: bool,
-    /// Which settings were given explicitly (by name or builder method), for
-    /// the rules about settings that exclude each other.
-    explicit: BTreeSet<&'static str>,
-}
-
-impl Default for Adjustments {
-    fn default() -> Self {
-        Adjustments {
-            host: None,
-            port: None,
-            ipv4: true,
-            ipv6: true,
-            listen: Vec::new(),
-            threads: 4,
-            trusted_proxy: None,
-            trusted_proxy_count: None,
-            trusted_proxy_headers: BTreeSet::new(),
-            log_untrusted_proxy_headers: false,
-            clear_untrusted_proxy_headers: true,
-            url_scheme: "http".into(),
-            url_prefix: String::new(),
-            ident: Some("maitred".into()),
-            backlog: 1024,
-            recv_bytes: 8192,
-            send_bytes: 1,
-            outbuf_overflow: 1_048_576,
-            outbuf_high_watermark: 16_777_216,
-            inbuf_overflow: 524_288,
-            connection_limit: 100,
-            cleanup_interval: 30,
-            channel_timeout: 120,
-            log_socket_errors: true,
-            max_request_header_size: 262_144,
-            max_request_body_size: 1_073_741_824,
-            expose_tracebacks: false,
-            unix_socket: None,
-            unix_socket_perms: 0o600,
-            sockets: Vec::new(),
-            asyncore_loop_timeout: 1,
-            asyncore_use_poll: false,
-            channel_request_lookahead: 0,
-            server_name: "waitress.invalid".into(),
-            reuse_port: false,
-            shutdown_timeout: 5,
-            systemd_socket_activation: false,
-            max_request_line_size: 8192,
-            max_header_field_size: 8192,
-            max_header_fields: 100,
-            activated: false,
-            explicit: BTreeSet::new(),
-        }
-    }
 }
 
 /// waitress's `asbool`.
@@ -400,239 +595,11 @@ pub fn slash_fixed_str(s: &str) -> String {
     format!("/{inner}")
 }
 
-/// waitress's `int()`: optional sign and surrounding whitespace, decimal
-/// digits (underscores allowed between digits, as in Python).
-fn parse_int(name: &str, value: &str) -> Result<i64, Error> {
-    let t = value.trim();
-    let bad = || {
-        Error::config(format!(
-            "invalid value for {name}: {value:?} is not an integer"
-        ))
-    };
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-    {
-        return Err(bad());
-    }
-    let v: i64 = digits.replace('_', "").parse().map_err(|_| bad())?;
-    Ok(if neg { -v } else { v })
-}
-
-fn non_negative<T: TryFrom<i64>>(name: &str, value: &str) -> Result<T, Error> {
-    let v = parse_int(name, value)?;
-    T::try_from(v).map_err(|_| {
-        Error::config(format!(
-            "invalid value for {name}: {value:?} is out of range"
-        ))
-    })
-}
-
-macro_rules! builder {
-    ($( $(#[$m:meta])* $name:ident : $ty:ty => |$s:ident, $v:ident| $body:expr ;)*) => {
-        impl Adjustments {
-            $(
-                $(#[$m])*
-                pub fn $name(mut self, value: $ty) -> Adjustments {
-                    let $s = &mut self;
-                    let $v = value;
-                    $body;
-                    self.explicit.insert(stringify!($name));
-                    self
-                }
-            )*
-        }
-    };
-}
-
-builder! {
-    /// Sets `host` (replaces `listen` with `host:port`).
-    host: &str => |s, v| s.host = Some(v.to_string());
-    /// Sets `port` (replaces `listen` with `host:port`).
-    port: u16 => |s, v| s.port = Some(v);
-    /// Sets `ipv4`.
-    ipv4: bool => |s, v| s.ipv4 = v;
-    /// Sets `ipv6`.
-    ipv6: bool => |s, v| s.ipv6 = v;
-    /// Sets `listen`: one entry per string (`host:port`, `[v6]:port`, `*:port`).
-    listen: &[&str] => |s, v| s.listen = v.iter().map(|x| x.to_string()).collect();
-    /// Sets `threads`.
-    threads: usize => |s, v| s.threads = v;
-    /// Sets `trusted_proxy`.
-    trusted_proxy: &str => |s, v| s.trusted_proxy = Some(v.to_string());
-    /// Sets `trusted_proxy_count`.
-    trusted_proxy_count: usize => |s, v| s.trusted_proxy_count = Some(v);
-    /// Sets `trusted_proxy_headers`.
-    trusted_proxy_headers: &[&str] => |s, v| s.trusted_proxy_headers = v.iter().map(|x| x.to_ascii_lowercase()).collect();
-    /// Sets `log_untrusted_proxy_headers`.
-    log_untrusted_proxy_headers: bool => |s, v| s.log_untrusted_proxy_headers = v;
-    /// Sets `clear_untrusted_proxy_headers`.
-    clear_untrusted_proxy_headers: bool => |s, v| s.clear_untrusted_proxy_headers = v;
-    /// Sets `url_scheme`.
-    url_scheme: &str => |s, v| s.url_scheme = v.to_string();
-    /// Sets `url_prefix` (normalised as waitress's `slash_fixed_str`).
-    url_prefix: &str => |s, v| s.url_prefix = slash_fixed_str(v);
-    /// Sets `ident`; an empty string sends no `Server` header.
-    ident: &str => |s, v| s.ident = if v.is_empty() { None } else { Some(v.to_string()) };
-    /// Sets `backlog`.
-    backlog: i32 => |s, v| s.backlog = v;
-    /// Sets `recv_bytes`.
-    recv_bytes: usize => |s, v| s.recv_bytes = v;
-    /// Sets `send_bytes` (deprecated in waitress).
-    send_bytes: usize => |s, v| s.send_bytes = v;
-    /// Sets `outbuf_overflow`.
-    outbuf_overflow: u64 => |s, v| s.outbuf_overflow = v;
-    /// Sets `outbuf_high_watermark`.
-    outbuf_high_watermark: u64 => |s, v| s.outbuf_high_watermark = v;
-    /// Sets `inbuf_overflow`.
-    inbuf_overflow: u64 => |s, v| s.inbuf_overflow = v;
-    /// Sets `connection_limit`.
-    connection_limit: usize => |s, v| s.connection_limit = v;
-    /// Sets `cleanup_interval` in seconds.
-    cleanup_interval: u64 => |s, v| s.cleanup_interval = v;
-    /// Sets `channel_timeout` in seconds.
-    channel_timeout: u64 => |s, v| s.channel_timeout = v;
-    /// Sets `log_socket_errors`.
-    log_socket_errors: bool => |s, v| s.log_socket_errors = v;
-    /// Sets `max_request_header_size`.
-    max_request_header_size: u64 => |s, v| s.max_request_header_size = v;
-    /// Sets `max_request_body_size`.
-    max_request_body_size: u64 => |s, v| s.max_request_body_size = v;
-    /// Sets `expose_tracebacks`.
-    expose_tracebacks: bool => |s, v| s.expose_tracebacks = v;
-    /// Sets `unix_socket`.
-    unix_socket: &str => |s, v| s.unix_socket = Some(PathBuf::from(v));
-    /// Sets `unix_socket_perms` (e.g. `0o660`).
-    unix_socket_perms: u32 => |s, v| s.unix_socket_perms = v;
-    /// Sets `sockets`: already-bound listening descriptors (the server
-    /// takes ownership and closes them when it stops).
-    sockets: &[RawFd] => |s, v| s.sockets = v.to_vec();
-    /// Sets `asyncore_loop_timeout` in seconds.
-    asyncore_loop_timeout: u64 => |s, v| s.asyncore_loop_timeout = v;
-    /// Sets `asyncore_use_poll`.
-    asyncore_use_poll: bool => |s, v| s.asyncore_use_poll = v;
-    /// Sets `channel_request_lookahead`.
-    channel_request_lookahead: usize => |s, v| s.channel_request_lookahead = v;
-    /// Sets `server_name`.
-    server_name: &str => |s, v| s.server_name = v.to_string();
-    /// Sets `reuse_port`.
-    reuse_port: bool => |s, v| s.reuse_port = v;
-    /// Sets `shutdown_timeout` in seconds.
-    shutdown_timeout: u64 => |s, v| s.shutdown_timeout = v;
-    /// Sets `systemd_socket_activation`.
-    systemd_socket_activation: bool => |s, v| s.systemd_socket_activation = v;
-    /// Sets `max_request_line_size`.
-    max_request_line_size: u64 => |s, v| s.max_request_line_size = v;
-    /// Sets `max_header_field_size`.
-    max_header_field_size: u64 => |s, v| s.max_header_field_size = v;
-    /// Sets `max_header_fields`.
-    max_header_fields: usize => |s, v| s.max_header_fields = v;
-}
-
 impl Adjustments {
     /// The table entry of a setting.
+    #[cfg(test)]
     pub(crate) fn info(name: &str) -> Option<&'static SettingInfo> {
         SETTINGS.iter().find(|s| s.name == name)
-    }
-
-    /// Sets a setting from its string form, converted as waitress does.
-    /// Unknown names are an error (`Unknown adjustment 'x'`), as are values
-    /// that do not convert (the message names the setting and the value).
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
-        let info = Adjustments::info(name)
-            .ok_or_else(|| Error::config(format!("Unknown adjustment '{name}'")))?;
-        let v = value;
-        match info.name {
-            "host" => self.host = Some(v.to_string()),
-            "port" => {
-                self.port = Some(non_negative::<u16>(name, v)?);
-            }
-            "ipv4" => self.ipv4 = asbool(v),
-            "ipv6" => self.ipv6 = asbool(v),
-            "listen" => self.listen = aslist(v),
-            "threads" => self.threads = non_negative(name, v)?,
-            "trusted_proxy" => {
-                self.trusted_proxy = if v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_string())
-                }
-            }
-            "trusted_proxy_count" => self.trusted_proxy_count = Some(non_negative(name, v)?),
-            "trusted_proxy_headers" => {
-                self.trusted_proxy_headers = aslist(v)
-                    .into_iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect()
-            }
-            "log_untrusted_proxy_headers" => self.log_untrusted_proxy_headers = asbool(v),
-            "clear_untrusted_proxy_headers" => self.clear_untrusted_proxy_headers = asbool(v),
-            "url_scheme" => self.url_scheme = v.to_string(),
-            "url_prefix" => self.url_prefix = slash_fixed_str(v),
-            "ident" => {
-                self.ident = if v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_string())
-                }
-            }
-            "backlog" => self.backlog = non_negative(name, v)?,
-            "recv_bytes" => self.recv_bytes = non_negative(name, v)?,
-            "send_bytes" => {
-                crate::log_warning!("send_bytes will be removed in a future release");
-                self.send_bytes = non_negative(name, v)?
-            }
-            "outbuf_overflow" => self.outbuf_overflow = non_negative(name, v)?,
-            "outbuf_high_watermark" => self.outbuf_high_watermark = non_negative(name, v)?,
-            "inbuf_overflow" => self.inbuf_overflow = non_negative(name, v)?,
-            "connection_limit" => self.connection_limit = non_negative(name, v)?,
-            "cleanup_interval" => self.cleanup_interval = non_negative(name, v)?,
-            "channel_timeout" => self.channel_timeout = non_negative(name, v)?,
-            "log_socket_errors" => self.log_socket_errors = asbool(v),
-            "max_request_header_size" => self.max_request_header_size = non_negative(name, v)?,
-            "max_request_body_size" => self.max_request_body_size = non_negative(name, v)?,
-            "expose_tracebacks" => self.expose_tracebacks = asbool(v),
-            "unix_socket" => {
-                self.unix_socket = if v.is_empty() {
-                    None
-                } else {
-                    Some(PathBuf::from(v))
-                }
-            }
-            "unix_socket_perms" => {
-                self.unix_socket_perms = asoctal(v).ok_or_else(|| {
-                    Error::config(format!(
-                        "invalid value for unix_socket_perms: {v:?} is not an octal number"
-                    ))
-                })?
-            }
-            "sockets" => {
-                let mut fds = Vec::new();
-                for part in aslist(v) {
-                    fds.push(non_negative::<RawFd>(name, &part)?);
-                }
-                self.sockets = fds;
-            }
-            "asyncore_loop_timeout" => self.asyncore_loop_timeout = non_negative(name, v)?,
-            "asyncore_use_poll" => self.asyncore_use_poll = asbool(v),
-            "channel_request_lookahead" => self.channel_request_lookahead = non_negative(name, v)?,
-            "server_name" => self.server_name = v.to_string(),
-            "reuse_port" => self.reuse_port = asbool(v),
-            "shutdown_timeout" => self.shutdown_timeout = non_negative(name, v)?,
-            "systemd_socket_activation" => self.systemd_socket_activation = asbool(v),
-            "max_request_line_size" => self.max_request_line_size = non_negative(name, v)?,
-            "max_header_field_size" => self.max_header_field_size = non_negative(name, v)?,
-            "max_header_fields" => self.max_header_fields = non_negative(name, v)?,
-            other => return Err(Error::config(format!("Unknown adjustment '{other}'"))),
-        }
-        self.explicit.insert(info.name);
-        Ok(())
     }
 
     /// Builds settings from `(name, value)` pairs, as `Adjustments(**kw)`.
@@ -972,480 +939,4 @@ impl fmt::Display for ListenSpec {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn converters() {
-        for t in ["t", "true", "Y", "yes", " on ", "1", "TRUE"] {
-            assert!(asbool(t), "{t}");
-        }
-        for f in ["f", "false", "no", "0", "", "2", "truthy"] {
-            assert!(!asbool(f), "{f}");
-        }
-        assert_eq!(aslist("a b\nc\n\n  d"), vec!["a", "b", "c", "d"]);
-        assert_eq!(asoctal("777"), Some(0o777));
-        assert_eq!(asoctal("0o600"), Some(0o600));
-        assert_eq!(asoctal("8"), None);
-        assert_eq!(slash_fixed_str("///foo//"), "/foo");
-        assert_eq!(slash_fixed_str("/"), "/");
-        assert_eq!(slash_fixed_str(""), "");
-        assert_eq!(slash_fixed_str(" foo/bar "), "/foo/bar");
-    }
-
-    #[test]
-    fn defaults_match_the_table() {
-        // Every table default, set through `set`, gives Default's value.
-        let d = Adjustments::default();
-        for s in SETTINGS {
-            let mut a = Adjustments::default();
-            a.set(s.name, s.default).unwrap();
-            assert_eq!(
-                format!("{:?}", strip(&a, s.name)),
-                format!("{:?}", strip(&d, s.name)),
-                "{}",
-                s.name
-            );
-        }
-        fn strip(a: &Adjustments, name: &str) -> Adjustments {
-            // host/port/listen/sockets/unix_socket are "not set" by default
-            // but the table shows their effective default; compare the rest.
-            let mut a = a.clone();
-            a.explicit.clear();
-            match name {
-                "host" => a.host = None,
-                "port" => a.port = None,
-                "listen" => a.listen.clear(),
-                "trusted_proxy_count" => a.trusted_proxy_count = None,
-                _ => {}
-            }
-            a
-        }
-    }
-
-    #[test]
-    fn set_errors_name_setting_and_value() {
-        let mut a = Adjustments::default();
-        assert_eq!(
-            a.set("nope", "1").unwrap_err().to_string(),
-            "Unknown adjustment 'nope'"
-        );
-        let e = a.set("threads", "four").unwrap_err().to_string();
-        assert!(e.contains("threads") && e.contains("four"), "{e}");
-        let e = a.set("port", "99999").unwrap_err().to_string();
-        assert!(e.contains("port") && e.contains("99999"), "{e}");
-        let e = a.set("unix_socket_perms", "9").unwrap_err().to_string();
-        assert!(e.contains("unix_socket_perms"), "{e}");
-    }
-
-    #[test]
-    fn exclusion_rules() {
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (
-                &[("listen", "127.0.0.1:1"), ("host", "x")],
-                "host or port may not be set if listen is set.",
-            ),
-            (
-                &[("listen", "127.0.0.1:1"), ("sockets", "3")],
-                "socket may not be set if listen is set.",
-            ),
-            (
-                &[("sockets", "3"), ("port", "1")],
-                "host or port may not be set if sockets is set.",
-            ),
-            (
-                &[("sockets", "3"), ("unix_socket", "/tmp/x")],
-                "unix_socket may not be set if sockets is set",
-            ),
-            (
-                &[("unix_socket", "/tmp/x"), ("host", "h")],
-                "unix_socket may not be set if host or port is set",
-            ),
-            (
-                &[("unix_socket", "/tmp/x"), ("listen", "h:1")],
-                "unix_socket may not be set if listen is set",
-            ),
-            (
-                &[("trusted_proxy_count", "2")],
-                "trusted_proxy_count has no meaning without setting trusted_proxy",
-            ),
-            (
-                &[("trusted_proxy_headers", "x-forwarded-for")],
-                "trusted_proxy_headers has no meaning without setting trusted_proxy",
-            ),
-        ];
-        for (pairs, msg) in cases {
-            let a = Adjustments::from_pairs(pairs.iter().copied()).unwrap();
-            assert_eq!(a.resolve().unwrap_err().to_string(), *msg, "{pairs:?}");
-        }
-        let a = Adjustments::from_pairs([
-            ("trusted_proxy", "*"),
-            ("trusted_proxy_headers", "forwarded x-forwarded-for"),
-        ])
-        .unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .contains("mutually exclusive"));
-        let a = Adjustments::from_pairs([
-            ("trusted_proxy", "*"),
-            ("trusted_proxy_headers", "x-forwarded-foo"),
-        ])
-        .unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .starts_with("Received unknown trusted_proxy_headers value (x-forwarded-foo)"));
-    }
-
-    #[test]
-    fn listen_resolution() {
-        let a = Adjustments::default();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![ListenSpec::Tcp("0.0.0.0:8080".parse().unwrap())]
-        );
-        let a = Adjustments::from_pairs([("listen", "127.0.0.1:9 [::1]:10 127.0.0.1:9")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![
-                ListenSpec::Tcp("127.0.0.1:9".parse().unwrap()),
-                ListenSpec::Tcp("[::1]:10".parse().unwrap())
-            ]
-        );
-        let a = Adjustments::from_pairs([("listen", "*:7")]).unwrap();
-        assert_eq!(a.resolve().unwrap().len(), 2);
-        let a = Adjustments::from_pairs([("listen", "*:7"), ("ipv6", "false")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![ListenSpec::Tcp("0.0.0.0:7".parse().unwrap())]
-        );
-        let a = Adjustments::from_pairs([("listen", "[::1]:7"), ("ipv6", "false")]).unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .contains("ipv6 is disabled"));
-        let a = Adjustments::from_pairs([("host", "127.0.0.1"), ("port", "0")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![ListenSpec::Tcp("127.0.0.1:0".parse().unwrap())]
-        );
-        let a = Adjustments::from_pairs([("listen", "127.0.0.1:notaport")]).unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .starts_with("Invalid host/port specified"));
-        let a = Adjustments::from_pairs([("unix_socket", "/tmp/s.sock")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![ListenSpec::Unix("/tmp/s.sock".into())]
-        );
-    }
-
-    // --- waitress's tests/test_adjustments.py, re-expressed ---
-
-    fn tcp(a: &str) -> ListenSpec {
-        ListenSpec::Tcp(a.parse().unwrap())
-    }
-
-    #[test]
-    fn asbool_cases() {
-        assert!(asbool("True"));
-        assert!(!asbool("False"));
-        assert!(asbool("yes"));
-        assert!(asbool("on"));
-        assert!(asbool("1"));
-    }
-
-    #[test]
-    fn goodvars() {
-        let a = Adjustments::from_pairs([
-            ("host", "localhost"),
-            ("port", "8080"),
-            ("threads", "5"),
-            ("trusted_proxy", "192.168.1.1"),
-            ("trusted_proxy_headers", "forwarded"),
-            ("trusted_proxy_count", "2"),
-            ("log_untrusted_proxy_headers", "true"),
-            ("url_scheme", "https"),
-            ("backlog", "20"),
-            ("recv_bytes", "200"),
-            ("send_bytes", "300"),
-            ("outbuf_overflow", "400"),
-            ("inbuf_overflow", "500"),
-            ("connection_limit", "1000"),
-            ("cleanup_interval", "1100"),
-            ("channel_timeout", "1200"),
-            ("log_socket_errors", "true"),
-            ("max_request_header_size", "1300"),
-            ("max_request_body_size", "1400"),
-            ("expose_tracebacks", "true"),
-            ("ident", "abc"),
-            ("asyncore_loop_timeout", "5"),
-            ("asyncore_use_poll", "true"),
-            ("unix_socket_perms", "777"),
-            ("url_prefix", "///foo/"),
-            ("ipv4", "true"),
-            ("ipv6", "false"),
-        ])
-        .unwrap();
-        assert_eq!(a.host.as_deref(), Some("localhost"));
-        assert_eq!(a.port, Some(8080));
-        assert_eq!(a.threads, 5);
-        assert_eq!(a.trusted_proxy.as_deref(), Some("192.168.1.1"));
-        assert_eq!(
-            a.trusted_proxy_headers,
-            BTreeSet::from(["forwarded".to_string()])
-        );
-        assert_eq!(a.trusted_proxy_count, Some(2));
-        assert!(a.log_untrusted_proxy_headers);
-        assert_eq!(a.url_scheme, "https");
-        assert_eq!(a.backlog, 20);
-        assert_eq!(a.recv_bytes, 200);
-        assert_eq!(a.send_bytes, 300);
-        assert_eq!(a.outbuf_overflow, 400);
-        assert_eq!(a.inbuf_overflow, 500);
-        assert_eq!(a.connection_limit, 1000);
-        assert_eq!(a.cleanup_interval, 1100);
-        assert_eq!(a.channel_timeout, 1200);
-        assert!(a.log_socket_errors);
-        assert_eq!(a.max_request_header_size, 1300);
-        assert_eq!(a.max_request_body_size, 1400);
-        assert!(a.expose_tracebacks);
-        assert_eq!(a.asyncore_loop_timeout, 5);
-        assert!(a.asyncore_use_poll);
-        assert_eq!(a.ident.as_deref(), Some("abc"));
-        assert_eq!(a.unix_socket_perms, 0o777);
-        assert_eq!(a.url_prefix, "/foo");
-        assert!(a.ipv4);
-        assert!(!a.ipv6);
-        let specs = a.resolve().unwrap();
-        assert!(specs.contains(&tcp("127.0.0.1:8080")), "{specs:?}");
-        assert!(specs
-            .iter()
-            .all(|s| matches!(s, ListenSpec::Tcp(SocketAddr::V4(_)))));
-    }
-
-    #[test]
-    fn goodvar_listen_without_a_port_takes_the_default_port() {
-        let a = Adjustments::from_pairs([("listen", "127.0.0.1")]).unwrap();
-        assert_eq!(a.resolve().unwrap(), vec![tcp("127.0.0.1:8080")]);
-        let a = Adjustments::from_pairs([("listen", "[::1]")]).unwrap();
-        assert_eq!(a.resolve().unwrap(), vec![tcp("[::1]:8080")]);
-    }
-
-    #[test]
-    fn multiple_listen_keeps_the_order() {
-        let a = Adjustments::from_pairs([("listen", "127.0.0.1:9090 127.0.0.1:8080")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![tcp("127.0.0.1:9090"), tcp("127.0.0.1:8080")]
-        );
-    }
-
-    #[test]
-    fn bad_port() {
-        let a = Adjustments::from_pairs([("listen", "127.0.0.1:test")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap_err().to_string(),
-            "Invalid host/port specified: \"127.0.0.1:test\""
-        );
-    }
-
-    #[test]
-    fn service_port() {
-        if !std::path::Path::new("/etc/services").exists() {
-            eprintln!("skipped: no /etc/services on this machine");
-            return;
-        }
-        let a = Adjustments::from_pairs([("listen", "127.0.0.1:http 0.0.0.0:https")]).unwrap();
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![tcp("127.0.0.1:80"), tcp("0.0.0.0:443")]
-        );
-    }
-
-    #[test]
-    fn good_sockets() {
-        let a = Adjustments::from_pairs([("sockets", "3 4\n5")]).unwrap();
-        assert_eq!(a.sockets, vec![3, 4, 5]);
-        assert_eq!(
-            a.resolve().unwrap(),
-            vec![ListenSpec::Fd(3), ListenSpec::Fd(4), ListenSpec::Fd(5)]
-        );
-        let e = Adjustments::default()
-            .set("sockets", "3 x")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("sockets") && e.contains("\"x\""), "{e}");
-    }
-
-    #[test]
-    fn dont_mix_host_port_listen() {
-        let a = Adjustments::from_pairs([
-            ("host", "localhost"),
-            ("port", "8080"),
-            ("listen", "127.0.0.1:8080"),
-        ])
-        .unwrap();
-        assert_eq!(
-            a.resolve().unwrap_err().to_string(),
-            "host or port may not be set if listen is set."
-        );
-    }
-
-    #[test]
-    fn trusted_proxy_headers_string_lists() {
-        let a = Adjustments::from_pairs([
-            ("trusted_proxy", "localhost"),
-            ("trusted_proxy_headers", "x-forwarded-for x-forwarded-by"),
-        ])
-        .unwrap();
-        assert_eq!(
-            a.trusted_proxy_headers,
-            BTreeSet::from(["x-forwarded-for".to_string(), "x-forwarded-by".to_string()])
-        );
-        let a = Adjustments::from_pairs([
-            ("trusted_proxy", "localhost"),
-            (
-                "trusted_proxy_headers",
-                "x-forwarded-for\nx-forwarded-by\nX-Forwarded-Host",
-            ),
-        ])
-        .unwrap();
-        assert_eq!(a.trusted_proxy_headers.len(), 3);
-        assert!(a.trusted_proxy_headers.contains("x-forwarded-host"));
-        a.validate().unwrap();
-    }
-
-    #[test]
-    fn deprecated_send_bytes_warns() {
-        use std::sync::{Arc, Mutex};
-        let _serial = crate::logging::SINK_TEST_LOCK
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l = Arc::clone(&lines);
-        crate::logging::set_sink(move |_level, _target, message: &str| {
-            l.lock().unwrap().push(message.to_string());
-        });
-        let r = Adjustments::default().set("send_bytes", "1");
-        crate::logging::clear_sink();
-        r.unwrap();
-        assert!(lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| m == "send_bytes will be removed in a future release"));
-    }
-
-    #[test]
-    fn ipv4_disabled() {
-        let a = Adjustments::from_pairs([("ipv4", "false"), ("listen", "127.0.0.1:8080")]).unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .contains("ipv4 is disabled"));
-        let a = Adjustments::from_pairs([("ipv4", "false"), ("ipv6", "false")]).unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .contains("both disabled"));
-    }
-
-    #[test]
-    fn server_header_removable() {
-        let mut a = Adjustments::default();
-        a.set("ident", "").unwrap();
-        assert_eq!(a.ident, None);
-        a.set("ident", "specific_header").unwrap();
-        assert_eq!(a.ident.as_deref(), Some("specific_header"));
-        assert_eq!(Adjustments::default().ident("").ident, None);
-    }
-
-    // --- this server's additions ---
-
-    #[test]
-    fn head_element_limits() {
-        let a = Adjustments::from_pairs([
-            ("max_request_line_size", "100"),
-            ("max_header_field_size", "200"),
-            ("max_header_fields", "3"),
-        ])
-        .unwrap();
-        assert_eq!(
-            (
-                a.max_request_line_size,
-                a.max_header_field_size,
-                a.max_header_fields
-            ),
-            (100, 200, 3)
-        );
-        a.validate().unwrap();
-        let d = Adjustments::default();
-        assert_eq!(
-            (
-                d.max_request_line_size,
-                d.max_header_field_size,
-                d.max_header_fields
-            ),
-            (8192, 8192, 100)
-        );
-        let b = Adjustments::default()
-            .max_request_line_size(1)
-            .max_header_field_size(2)
-            .max_header_fields(3);
-        assert_eq!(
-            (
-                b.max_request_line_size,
-                b.max_header_field_size,
-                b.max_header_fields
-            ),
-            (1, 2, 3)
-        );
-        for name in [
-            "max_request_line_size",
-            "max_header_field_size",
-            "max_header_fields",
-        ] {
-            let a = Adjustments::from_pairs([(name, "0")]).unwrap();
-            assert_eq!(
-                a.validate().unwrap_err().to_string(),
-                format!("invalid value for {name}: 0 (it must be at least 1)")
-            );
-            assert!(Adjustments::default().set(name, "-1").is_err());
-        }
-    }
-
-    #[test]
-    fn systemd_socket_activation_excludes_other_listeners() {
-        for other in [
-            ("listen", "127.0.0.1:1"),
-            ("host", "h"),
-            ("port", "1"),
-            ("unix_socket", "/tmp/x"),
-            ("sockets", "3"),
-        ] {
-            let a = Adjustments::from_pairs([("systemd_socket_activation", "yes"), other]).unwrap();
-            assert_eq!(
-                a.validate().unwrap_err().to_string(),
-                "systemd_socket_activation may not be set if listen, host, port, unix_socket or sockets is set.",
-                "{other:?}"
-            );
-        }
-        // Not taken yet: resolve says so instead of binding the default.
-        let a = Adjustments::default().systemd_socket_activation(true);
-        a.validate().unwrap();
-        assert!(a
-            .resolve()
-            .unwrap_err()
-            .to_string()
-            .contains("take_systemd_sockets"));
-    }
-}
+mod tests;
