@@ -45,6 +45,16 @@
 //! * `max_header_field_size` (8192 bytes): a longer field line gets 431;
 //! * `max_header_fields` (100): one field line more gets 431.
 //!
+//! and three deadlines for a client that sends a request too slowly (408
+//! and close; waitress has none, so a dribbling client holds its
+//! connection for ever):
+//!
+//! * `request_head_timeout` (30 s): a head must be complete that long
+//!   after its first byte;
+//! * `request_body_timeout` (20 s) and `min_request_body_rate` (500
+//!   bytes/s): a body must arrive within the grace plus a second per that
+//!   many bytes (Apache's mod_reqtimeout rule).
+//!
 //! A `listen` entry's port may be a service name (`127.0.0.1:http`), as
 //! waitress's `getaddrinfo` allows.
 //!
@@ -460,6 +470,22 @@ settings! {
     channel_timeout: u64 {
         kind: Int, default: "120", waitress: same,
         help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.",
+    }
+    /// Dribbling bytes does not extend it. `408 Request Timeout` is sent
+    /// with `Connection: close`, and the connection closes.
+    request_head_timeout: u64 {
+        kind: Int, default: "30", waitress: new,
+        help: "Seconds a request head may take from its first byte (on a kept connection, from the previous response) until it is complete; then 408 and close; 0 is off (not in waitress).",
+    }
+    /// With [`min_request_body_rate`](Self::min_request_body_rate), the
+    /// rule of Apache's mod_reqtimeout (`body=20,MinRate=500`).
+    request_body_timeout: u64 {
+        kind: Int, default: "20", waitress: new,
+        help: "Seconds of grace a request body has from the end of its head, extended by a second for every min_request_body_rate bytes received; past it, 408 and close; 0 is off (not in waitress).",
+    }
+    min_request_body_rate: u64 {
+        kind: Int, default: "500", waitress: new,
+        help: "The least request-body rate, in bytes per second: each this many bytes received extend request_body_timeout by a second; 0 turns the body deadline off (not in waitress).",
     }
     log_socket_errors: bool {
         kind: Bool, default: "true", waitress: same,

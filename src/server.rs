@@ -30,7 +30,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,10 @@ use crate::App;
 /// How long a listener pauses after `accept` ran out of descriptors or
 /// memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often the deadlines of requests being received are checked
+/// (`request_head_timeout`, `request_body_timeout`): a 408 comes at most
+/// this late.
+const DEADLINE_SWEEP: Duration = Duration::from_millis(250);
 /// Connections accepted per listener per loop round, so that accepting does
 /// not starve the connections already open.
 const ACCEPT_BATCH: usize = 64;
@@ -60,6 +64,11 @@ pub(crate) struct ServerShared {
     pub(crate) app: Box<dyn App>,
     pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
     pub(crate) notifier: Arc<Notifier>,
+    /// Channels receiving a request under a deadline
+    /// (`request_head_timeout`, `request_body_timeout`): the loop sweeps
+    /// for deadlines only while there are some. Only the I/O thread
+    /// touches it.
+    pub(crate) receive_clocks: AtomicUsize,
     pub(crate) parser_config: ParserConfig,
     /// The proxy-headers middleware, when a proxy setting asks for it.
     pub(crate) proxy: Option<ProxyConfig>,
@@ -469,6 +478,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         app: Box::new(app),
         pool: ThreadedTaskDispatcher::new(),
         notifier: Arc::clone(&notifier),
+        receive_clocks: AtomicUsize::new(0),
         parser_config,
         proxy,
         epoch: Instant::now(),
@@ -584,6 +594,9 @@ impl Server {
         let cleanup = Duration::from_secs(adj.cleanup_interval);
         let shutdown_timeout = Duration::from_secs(adj.shutdown_timeout);
         let mut next_cleanup = Instant::now() + cleanup;
+        let receive_deadlines = adj.request_head_timeout > 0
+            || (adj.request_body_timeout > 0 && adj.min_request_body_rate > 0);
+        let mut next_deadline_sweep = Instant::now() + DEADLINE_SWEEP;
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -606,11 +619,15 @@ impl Server {
                     break;
                 }
             }
-            let timeout = if stop_deadline.is_some() {
+            let mut timeout = if stop_deadline.is_some() {
                 loop_timeout.min(Duration::from_millis(50))
             } else {
                 loop_timeout
             };
+            let sweep = receive_deadlines && self.shared.receive_clocks.load(Ordering::Relaxed) > 0;
+            if sweep {
+                timeout = timeout.min(next_deadline_sweep.saturating_duration_since(now));
+            }
             self.map
                 .poll(timeout, now)
                 .map_err(|e| Error::io("the poller failed", e))?;
@@ -626,6 +643,10 @@ impl Server {
             if now >= next_cleanup {
                 next_cleanup = now + cleanup;
                 self.map.maintenance(now);
+            }
+            if sweep && now >= next_deadline_sweep {
+                next_deadline_sweep = now + DEADLINE_SWEEP;
+                self.map.receive_deadlines(now);
             }
         }
         Ok(())

@@ -8,12 +8,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::stream::{Fed, RequestStream, StreamEvent};
+use super::stream::{Fed, Phase, RequestStream, StreamEvent};
 use super::{is_disconnect, Channel, Continue, Life, ReadSide, Sink};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
+use crate::error::HttpError;
+use crate::parser::Version;
 use crate::request::ConnEnviron;
 use crate::server::ServerShared;
 use crate::sys;
+use crate::writer::write_error;
 
 /// The I/O thread's side of a channel: the socket (closed when this is
 /// dropped) and the parser of the request being received. Reads go into the
@@ -24,6 +27,20 @@ pub(crate) struct ChannelDispatcher {
     chan: Arc<Channel>,
     sock: OwnedFd,
     stream: RequestStream,
+    clock: Clock,
+}
+
+/// The deadline clock of the request being received (times in
+/// milliseconds since the server's epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// Nothing of a request is being received.
+    Idle,
+    /// A head began arriving at `since` (`request_head_timeout`).
+    Head { since: u64 },
+    /// A body began at `since`; `bytes` of it have arrived
+    /// (`request_body_timeout` + `min_request_body_rate`).
+    Body { since: u64, bytes: u64 },
 }
 
 impl ChannelDispatcher {
@@ -34,7 +51,12 @@ impl ChannelDispatcher {
     ) -> ChannelDispatcher {
         let stream = RequestStream::new(server.parser_config);
         let chan = Arc::new(Channel::new(sock.as_raw_fd(), server, origin));
-        ChannelDispatcher { chan, sock, stream }
+        ChannelDispatcher {
+            chan,
+            sock,
+            stream,
+            clock: Clock::Idle,
+        }
     }
 
     /// Feeds received bytes to the parser and queues complete requests
@@ -47,6 +69,7 @@ impl ChannelDispatcher {
         if chan.life.get() >= Life::CloseWhenFlushed || rs.read == ReadSide::Done {
             return;
         }
+        let mut completed = false;
         let fed = self.stream.feed(data, |event| match event {
             StreamEvent::ExpectsContinue => {
                 if rs.cont != Continue::Sent {
@@ -58,6 +81,7 @@ impl ChannelDispatcher {
                 }
             }
             StreamEvent::Request(parsed) => {
+                completed = true;
                 rs.cont = Continue::NotSent;
                 rs.requests.push_back(Some(parsed));
                 if rs.requests.len() == 1 {
@@ -75,6 +99,72 @@ impl ChannelDispatcher {
                 chan.life.advance(Life::Closing);
             }
         }
+        drop(rs);
+        self.run_clock(data.len() as u64, completed);
+    }
+
+    /// Starts, keeps or stops the deadline clock after `received` bytes
+    /// were parsed (`completed`: a request ended among them, so a head now
+    /// in progress is a new one). Dribbling never moves a clock back.
+    fn run_clock(&mut self, received: u64, completed: bool) {
+        let previous = if completed { Clock::Idle } else { self.clock };
+        let now = self.chan.server.now_ms();
+        let next = match (self.stream.phase(), previous) {
+            (Phase::Idle, _) => Clock::Idle,
+            (Phase::Head, Clock::Head { since }) => Clock::Head { since },
+            (Phase::Head, _) => Clock::Head { since: now },
+            (Phase::Body, Clock::Body { since, bytes }) => Clock::Body {
+                since,
+                bytes: bytes.saturating_add(received),
+            },
+            (Phase::Body, _) => Clock::Body {
+                since: now,
+                bytes: 0,
+            },
+        };
+        self.set_clock(next);
+    }
+
+    /// Changes the clock, keeping the server's count of running clocks (the
+    /// loop sweeps for deadlines only while there are some).
+    fn set_clock(&mut self, next: Clock) {
+        let running = &self.chan.server.receive_clocks;
+        match (self.clock == Clock::Idle, next == Clock::Idle) {
+            (true, false) => {
+                running.fetch_add(1, Ordering::Relaxed);
+            }
+            (false, true) => {
+                running.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        self.clock = next;
+    }
+
+    /// The request being received is out of time: answer `408` and close
+    /// once it is sent. Only while no request of this connection is queued
+    /// or running (so the I/O thread writes to empty buffers and never
+    /// waits), and only once.
+    fn time_out(&mut self, detail: String) -> bool {
+        let chan = &self.chan;
+        {
+            let mut rs = chan.reqs();
+            if !rs.requests.is_empty() || chan.life.get() != Life::Open {
+                return false;
+            }
+            rs.read = ReadSide::Done;
+            chan.close_after_output(&mut rs);
+        }
+        let err = HttpError::new(408, detail);
+        write_error(
+            &**chan,
+            chan.server.adj.ident.as_deref(),
+            &err,
+            Version::Http11,
+        );
+        self.stream.abandon();
+        self.set_clock(Clock::Idle);
+        true
     }
 
     /// One `recv` into `buf`, and what it means for the loop.
@@ -217,6 +307,7 @@ impl Dispatcher for ChannelDispatcher {
     }
 
     fn handle_close(&mut self, _cx: &mut Cx<'_>) {
+        self.set_clock(Clock::Idle);
         let chan = &self.chan;
         {
             let mut out = chan.out();
@@ -253,6 +344,64 @@ impl Dispatcher for ChannelDispatcher {
             chan.close_after_output(&mut rs);
         }
         true
+    }
+
+    fn receive_deadlines(&mut self, now: Instant) -> bool {
+        let chan = &self.chan;
+        let adj = &chan.server.adj;
+        let (since, allowed_ms, head) = match self.clock {
+            Clock::Idle => return false,
+            Clock::Head { since } if adj.request_head_timeout > 0 => {
+                (since, adj.request_head_timeout.saturating_mul(1000), true)
+            }
+            Clock::Body { since, bytes }
+                if adj.request_body_timeout > 0 && adj.min_request_body_rate > 0 =>
+            {
+                // mod_reqtimeout's rule: the grace, plus a second for every
+                // `min_request_body_rate` bytes received.
+                let earned = bytes.saturating_mul(1000) / adj.min_request_body_rate;
+                (
+                    since,
+                    adj.request_body_timeout
+                        .saturating_mul(1000)
+                        .saturating_add(earned),
+                    false,
+                )
+            }
+            Clock::Head { .. } | Clock::Body { .. } => return false,
+        };
+        let now_ms = chan.server.ms_at(now);
+        // While earlier requests of this connection are being answered
+        // (pipelining), the clock does not run: it starts again from the
+        // moment they are done.
+        let answering =
+            !chan.reqs().requests.is_empty() || chan.out_pending.load(Ordering::Acquire) > 0;
+        if answering {
+            self.clock = match self.clock {
+                Clock::Head { .. } => Clock::Head { since: now_ms },
+                Clock::Body { bytes, .. } => Clock::Body {
+                    since: now_ms,
+                    bytes,
+                },
+                Clock::Idle => Clock::Idle,
+            };
+            return false;
+        }
+        if now_ms.saturating_sub(since) <= allowed_ms {
+            return false;
+        }
+        let detail = if head {
+            format!(
+                "The request head was not complete within {} seconds (request_head_timeout).",
+                adj.request_head_timeout
+            )
+        } else {
+            format!(
+                "The request body arrived slower than {} bytes per second (request_body_timeout, min_request_body_rate).",
+                adj.min_request_body_rate
+            )
+        };
+        self.time_out(detail)
     }
 
     fn busy(&self) -> bool {

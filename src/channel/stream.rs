@@ -37,6 +37,17 @@ pub(crate) enum Fed {
     Stuck,
 }
 
+/// Where the request being received is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Between requests: nothing of the next one has arrived.
+    Idle,
+    /// Some of a head has arrived, not all of it.
+    Head,
+    /// The head is complete, the body is not.
+    Body,
+}
+
 /// The parser of the request being received, made when its first byte
 /// arrives (an idle keep-alive connection holds none).
 #[derive(Debug)]
@@ -51,6 +62,20 @@ impl RequestStream {
             config,
             parser: None,
         }
+    }
+
+    /// Where the request being received is.
+    pub(crate) fn phase(&self) -> Phase {
+        match &self.parser {
+            None => Phase::Idle,
+            Some(p) if p.headers_finished() => Phase::Body,
+            Some(_) => Phase::Head,
+        }
+    }
+
+    /// Forgets the request being received (its deadline passed).
+    pub(crate) fn abandon(&mut self) {
+        self.parser = None;
     }
 
     /// Parses `data`, reporting each event to `on` as it is found.

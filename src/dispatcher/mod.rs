@@ -238,6 +238,11 @@ pub(crate) trait Dispatcher: fmt::Debug + Send {
     fn maintenance(&mut self, _now: Instant) -> bool {
         false
     }
+    /// Frequent sweep (about once a second) for the deadlines of requests
+    /// being received: true asks the map to evaluate this dispatcher now.
+    fn receive_deadlines(&mut self, _now: Instant) -> bool {
+        false
+    }
     /// A time at which the map must evaluate this dispatcher even without
     /// an event (e.g. the end of an accept back-off).
     fn deadline(&self) -> Option<Instant> {
@@ -471,10 +476,21 @@ impl Map {
     /// Runs `maintenance(now)` on every dispatcher (waitress's sweep over
     /// its active channels) and queues those that ask for it.
     pub(crate) fn maintenance(&mut self, now: Instant) {
+        self.sweep(|d| d.maintenance(now));
+    }
+
+    /// Runs `receive_deadlines(now)` on every dispatcher and queues those
+    /// that ask for it.
+    pub(crate) fn receive_deadlines(&mut self, now: Instant) {
+        self.sweep(|d| d.receive_deadlines(now));
+    }
+
+    /// Calls `f` on every dispatcher; queues those for which it is true.
+    fn sweep(&mut self, mut f: impl FnMut(&mut dyn Dispatcher) -> bool) {
         let mut want = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if let Some(e) = &mut slot.entry {
-                if e.d.maintenance(now) {
+                if f(&mut *e.d) {
                     want.push(Token::new(i as u32, slot.generation));
                 }
             }
