@@ -98,6 +98,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::buffers::{FileBuffer, Front, OutBuffer, OverflowableBuffer};
 use crate::dispatcher::Token;
@@ -236,6 +237,10 @@ struct OutState {
     scratch: Vec<u8>,
     /// Workers waiting on `out_cv` for the output to drain.
     waiters: usize,
+    /// When a send last made progress (milliseconds since the server's
+    /// epoch): a worker held at the high watermark gives up once the
+    /// client has taken nothing for `channel_timeout`.
+    last_sent_ms: u64,
 }
 
 /// A connection, shared by the I/O thread and the worker running its
@@ -294,6 +299,7 @@ impl Channel {
                 sink: Sink::Open,
                 scratch: Vec::new(),
                 waiters: 0,
+                last_sent_ms: now,
             }),
             out_cv: Condvar::new(),
             out_pending: AtomicU64::new(0),
@@ -359,6 +365,7 @@ impl Channel {
             bufs,
             total,
             scratch,
+            last_sent_ms,
             ..
         } = out;
         let mut sent_any = false;
@@ -419,6 +426,7 @@ impl Channel {
         self.out_pending.store(*total, Ordering::Release);
         if sent_any {
             self.touch();
+            *last_sent_ms = self.server.now_ms();
         }
         Ok(blocked)
     }
@@ -473,16 +481,45 @@ impl Channel {
             self.notify_loop();
             return Err(ClientDisconnected);
         }
+        // A client that reads nothing must not hold a worker for ever: once
+        // nothing has been sent for `channel_timeout` (counted from the
+        // later of the last progress and the start of this wait), the
+        // connection is given up and the application's body sees the
+        // client gone.
+        let limit_ms = self.server.adj.channel_timeout.saturating_mul(1000);
+        let began_ms = self.server.now_ms();
         while out.sink == Sink::Open && out.total > hw {
+            let since = out.last_sent_ms.max(began_ms);
+            let stalled_ms = self.server.now_ms().saturating_sub(since);
+            if limit_ms > 0 && stalled_ms >= limit_ms {
+                crate::log_warning!(
+                    "Client read nothing for {} seconds with {} bytes waiting; closing the connection and releasing the worker (channel_timeout)",
+                    stalled_ms / 1000,
+                    out.total
+                );
+                self.mark_broken(&mut out);
+                drop(out);
+                self.notify_loop();
+                return Err(ClientDisconnected);
+            }
             // The I/O thread flushes on the socket's next writability and
             // signals the condition variable once below the watermark (or
             // when it closes the channel). It cannot take the lock before
-            // `wait` releases it, so the signal cannot be missed.
+            // `wait` releases it, so the signal cannot be missed; the
+            // timeout only bounds the wait for a client that never reads.
             self.notify_loop();
             out.waiters += 1;
-            out = match self.out_cv.wait(out) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
+            out = if limit_ms > 0 {
+                let left = Duration::from_millis(limit_ms - stalled_ms);
+                match self.out_cv.wait_timeout(out, left) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                }
+            } else {
+                match self.out_cv.wait(out) {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                }
             };
             out.waiters -= 1;
         }
@@ -526,6 +563,7 @@ impl Channel {
                     sent = n;
                     if n > 0 {
                         self.touch();
+                        out.last_sent_ms = self.server.now_ms();
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -212,3 +212,78 @@ fn the_defaults_bound_head_and_body() {
     assert_eq!(a.request_body_timeout, 20);
     assert_eq!(a.min_request_body_rate, 500);
 }
+
+/// An endless-ish generated body of each kind, 200 MiB, made as it is sent.
+fn big_bodies(req: &mut Request) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 3200;
+    let body = match req.path().as_ref() {
+        "/chunks" => maitred::Body::Chunks(Box::new((0..CHUNKS).map(|_| Ok(vec![b'c'; CHUNK])))),
+        "/writer" => maitred::Body::from_writer(|w| {
+            let block = vec![b'w'; CHUNK];
+            for _ in 0..CHUNKS {
+                w.write_all(&block)?;
+            }
+            Ok(())
+        }),
+        "/reader" => maitred::Body::from_reader(
+            std::io::repeat(b'r').take((CHUNK * CHUNKS) as u64),
+            Some((CHUNK * CHUNKS) as u64),
+        ),
+        "/bytes" => maitred::Body::from(vec![b'b'; 16 * 1024 * 1024]),
+        _ => return Response::text("hello"),
+    };
+    Response::new(200).with_body(body)
+}
+
+backend_tests! {
+    fn clients_that_never_read_release_their_workers(poll: bool) {
+        let mut a = adj(poll);
+        a.threads = 3;
+        a.channel_timeout = 2;
+        a.cleanup_interval = 1;
+        a.outbuf_high_watermark = 256 * 1024;
+        let s = start(big_bodies, a);
+        // One client per streamed body kind takes a worker and reads
+        // nothing; a bytes body is buffered whole (spilled to a file), so
+        // it holds no worker, only its connection.
+        let hog = |path: &str| {
+            let mut c = Client::connect(s.addr);
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            c
+        };
+        let hogs: Vec<Client> = ["/chunks", "/writer", "/reader", "/bytes"]
+            .iter()
+            .map(|p| hog(p))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        // Every worker is held now; within about channel_timeout they are
+        // released and a normal client is served.
+        let started = Instant::now();
+        let mut c = Client::connect(s.addr);
+        c.stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let r = c.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1000) && waited < Duration::from_secs(10),
+            "served after {waited:?}"
+        );
+        // Every hog's connection is closed: after what the socket buffers
+        // hold, the end of the stream.
+        std::thread::sleep(Duration::from_millis(2500));
+        for mut h in hogs {
+            h.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0usize;
+            loop {
+                match h.stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+                assert!(total < 64 * 1024 * 1024, "a hog is still being fed");
+            }
+        }
+        s.stop().unwrap();
+    }
+}
