@@ -459,9 +459,17 @@ settings! {
         kind: Int, default: "524288", waitress: same,
         help: "A request body larger than this many bytes moves to a temporary file.",
     }
+    /// At the limit the server keeps accepting: it makes room by closing,
+    /// oldest first, connections idle between requests, then connections
+    /// still receiving a head (never one whose request is queued or running
+    /// or whose response is being sent), and answers `503` with
+    /// `Retry-After: 1` when there is nothing to close. The descriptor
+    /// limit is raised at start to hold this many connections (plus a
+    /// reserve); where the hard limit is lower, the server holds what it
+    /// can and says so.
     connection_limit: usize {
-        kind: Int, default: "100", waitress: same,
-        help: "Stop accepting connections while this many client connections are open.",
+        kind: Int, default: "10000", waitress: "same name (default 100 there; it stops accepting at the limit)",
+        help: "Most client connections open at once; past it, idle and slow-head connections are closed to make room, else new ones get 503.",
     }
     cleanup_interval: u64 {
         kind: Int, default: "30", waitress: same,

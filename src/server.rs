@@ -6,10 +6,16 @@
 //! unix-domain socket, or inherited descriptors) from one I/O thread: the
 //! thread that calls [`Server::run`].
 //!
-//! * Accepting stops while `connection_limit` client connections are open
-//!   (the connections wait in the kernel's backlog) and resumes when one
-//!   closes. waitress counts its listeners and triggers against the limit
-//!   too; this server counts client connections only.
+//! * At `connection_limit` open client connections, accepting goes on:
+//!   each new connection is admitted by closing the connection most
+//!   willing to go (idle between requests, oldest first; then still
+//!   receiving a head, the longest at it first; never one whose request is
+//!   queued, running or being answered, nor one receiving a body), or, when
+//!   there is none, answered `503` with `Retry-After: 1` and closed. One
+//!   warning a minute says how many were closed and refused. waitress (and
+//!   nginx) stop accepting instead, which lets a hundred slow clients lock
+//!   everyone else out: the new connections wait in the kernel's backlog
+//!   until they time out. This server counts client connections only.
 //! * `EMFILE`, `ENFILE` and the like on `accept` are logged and followed by
 //!   a 100 ms pause of that listener; `ECONNABORTED` is ignored. None of
 //!   them stops the server.
@@ -49,6 +55,8 @@ use crate::App;
 /// How long a listener pauses after `accept` ran out of descriptors or
 /// memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often what admission at `connection_limit` did is logged (at most).
+const ADMISSION_REPORT: Duration = Duration::from_secs(60);
 /// How often the deadlines of requests being received are checked
 /// (`request_head_timeout`, `request_body_timeout`): a 408 comes at most
 /// this late.
@@ -139,7 +147,6 @@ struct Listener {
     origin: ConnEnviron,
     /// The file to remove when the server stops.
     unix_path: Option<PathBuf>,
-    in_overflow: bool,
     backoff_until: Option<Instant>,
     stopping: bool,
 }
@@ -192,19 +199,10 @@ impl Dispatcher for Listener {
             }
             self.backoff_until = None;
         }
-        let limit = self.shared.adj.connection_limit;
-        if !self.in_overflow && cx.channels >= limit {
-            self.in_overflow = true;
-            crate::log_warning!(
-                "total open connections reached the connection limit, no longer accepting new connections"
-            );
-        } else if self.in_overflow && cx.channels < limit {
-            self.in_overflow = false;
-            crate::log_info!(
-                "total open connections dropped below the connection limit, listening again"
-            );
-        }
-        !self.in_overflow
+        // Always accepting, at the connection limit too: the map makes
+        // room or answers 503 (a connection left in the kernel's backlog
+        // would wait there for as long as the slowest client likes).
+        true
     }
 
     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
@@ -214,10 +212,6 @@ impl Dispatcher for Listener {
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
         let adj = &self.shared.adj;
         for _ in 0..ACCEPT_BATCH {
-            if cx.channels >= adj.connection_limit {
-                // `readable()` takes it from here.
-                return Progress::More;
-            }
             match sys::accept(self.sock.as_raw_fd()) {
                 Ok((conn, peer)) => {
                     if let ListenAddr::Tcp(_) = self.addr {
@@ -231,7 +225,7 @@ impl Dispatcher for Listener {
                         }
                     }
                     let origin = self.origin_for(&peer);
-                    cx.add(Box::new(ChannelDispatcher::new(
+                    cx.admit(Box::new(ChannelDispatcher::new(
                         conn,
                         Arc::clone(&self.shared),
                         origin,
@@ -420,6 +414,31 @@ fn open_listener(
     }
 }
 
+/// Descriptors kept back from `connection_limit` for everything else a
+/// server opens: listeners, the poller, the trigger, temporary files of
+/// large bodies, log files.
+const FD_RESERVE: u64 = 256;
+
+/// Raises the soft descriptor limit to hold `limit` connections and the
+/// reserve (up to the hard limit), and returns how many connections fit.
+fn effective_connection_limit(limit: usize) -> usize {
+    let want = (limit as u64).saturating_add(FD_RESERVE);
+    match sys::raise_fd_limit(want) {
+        Ok(soft) if soft >= want => limit,
+        Ok(soft) => {
+            let fit = soft.saturating_sub(FD_RESERVE).max(1) as usize;
+            crate::log_warning!(
+                "connection_limit {limit} needs {want} descriptors but the process may open {soft}; holding at most {fit} connections (raise the hard limit: ulimit -Hn, or LimitNOFILE= under systemd)"
+            );
+            fit
+        }
+        Err(e) => {
+            crate::log_warning!("could not read or raise the descriptor limit: {e}");
+            limit
+        }
+    }
+}
+
 /// Binds the listeners, starts the workers, and returns the server without
 /// running it (waitress's `create_server`). With
 /// `systemd_socket_activation`, the listeners are the sockets systemd
@@ -427,6 +446,12 @@ fn open_listener(
 ///
 /// Errors: settings that contradict each other or do not parse, or a
 /// listener that could not be set up (the message names the address).
+///
+/// # Process state
+///
+/// The soft limit on open descriptors (`RLIMIT_NOFILE`) is raised, up to
+/// the hard limit, to hold `connection_limit` connections; where the hard
+/// limit is lower, fewer connections are held and a warning says so.
 ///
 /// # The panic hook
 ///
@@ -484,6 +509,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         epoch: Instant::now(),
     });
     let mut map = Map::new(poller);
+    map.set_connection_limit(effective_connection_limit(shared.adj.connection_limit));
     let now = Instant::now();
     map.add(
         Box::new(TriggerDispatcher {
@@ -522,7 +548,6 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
                 addr,
                 origin,
                 unix_path,
-                in_overflow: false,
                 backoff_until: None,
                 stopping: false,
             }),
@@ -597,6 +622,7 @@ impl Server {
         let receive_deadlines = adj.request_head_timeout > 0
             || (adj.request_body_timeout > 0 && adj.min_request_body_rate > 0);
         let mut next_deadline_sweep = Instant::now() + DEADLINE_SWEEP;
+        let mut next_admission_report = Instant::now() + ADMISSION_REPORT;
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -644,12 +670,32 @@ impl Server {
                 next_cleanup = now + cleanup;
                 self.map.maintenance(now);
             }
+            if now >= next_admission_report {
+                next_admission_report = now + ADMISSION_REPORT;
+                self.report_admissions();
+            }
             if sweep && now >= next_deadline_sweep {
                 next_deadline_sweep = now + DEADLINE_SWEEP;
                 self.map.receive_deadlines(now);
             }
         }
         Ok(())
+    }
+
+    /// One line for what admission at `connection_limit` did since the last
+    /// report, if anything.
+    fn report_admissions(&mut self) {
+        let a = self.map.take_admissions();
+        if a == Default::default() {
+            return;
+        }
+        crate::log_warning!(
+            "At the connection limit ({}): closed {} idle and {} slow-head connections to make room, refused {} new ones with 503",
+            self.shared.adj.connection_limit,
+            a.evicted[0],
+            a.evicted[1],
+            a.refused
+        );
     }
 
     fn finish(&mut self) {

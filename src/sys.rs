@@ -450,6 +450,18 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     })
 }
 
+/// `shutdown(fd, SHUT_WR)`: sends the FIN after what is queued.
+pub(crate) fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown has no memory-safety preconditions; `fd` is a socket
+    // the caller owns.
+    let r = unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Sends up to `len` bytes of `file` from `offset` to the socket, without
 /// copying them through user space where the platform has `sendfile(2)`.
 /// Returns how many bytes were sent (`WouldBlock` when none could be).
@@ -608,9 +620,7 @@ pub(crate) fn service_port(name: &str) -> io::Result<Option<u16>> {
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to at least `want` (up to the hard
-/// limit). Returns the new soft limit. Not called yet: the connection-limit
-/// default of the hostile-clients issue (12) raises the limit at start.
-#[allow(dead_code)]
+/// limit). Returns the new soft limit.
 pub(crate) fn raise_fd_limit(want: u64) -> io::Result<u64> {
     // SAFETY: all-zero is a valid rlimit.
     let mut rl: libc::rlimit = unsafe { mem::zeroed() };

@@ -287,3 +287,68 @@ backend_tests! {
         s.stop().unwrap();
     }
 }
+
+backend_tests! {
+    /// At the limit, room is made by closing idle connections first, then
+    /// connections still receiving a head; a connection whose request runs
+    /// or whose body is arriving is never closed; with nothing to close, a
+    /// new connection gets 503 with Retry-After.
+    fn at_the_connection_limit_room_is_made_in_order(poll: bool) {
+        let gate = Gate::default();
+        let g = gate.clone();
+        let mut a = adj(poll);
+        a.connection_limit = 4;
+        a.threads = 4;
+        let s = start(
+            move |req: &mut Request| {
+                if req.path() == "/block" {
+                    g.wait();
+                }
+                echo_len(req)
+            },
+            a,
+        );
+        let get_block = b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n";
+        // A: a request running.
+        let mut running = Client::connect(s.addr);
+        running.send(get_block);
+        // B: idle after a request.
+        let mut idle = Client::connect(s.addr);
+        assert_eq!(idle.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        // C: half a head.
+        let mut slow_head = Client::connect(s.addr);
+        slow_head.send(b"GET / HTTP/1.1\r\nHo");
+        // D: a body on its way.
+        let mut body = Client::connect(s.addr);
+        body.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+        std::thread::sleep(Duration::from_millis(200));
+
+        // E takes the idle one's place.
+        let mut e = Client::connect(s.addr);
+        e.send(get_block);
+        idle.assert_closed();
+        // F takes the slow head's place.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut f = Client::connect(s.addr);
+        f.send(get_block);
+        slow_head.assert_closed();
+        std::thread::sleep(Duration::from_millis(100));
+        // G finds nothing to close: 503, at once.
+        let mut g = Client::connect(s.addr);
+        let r = g.read_response().unwrap();
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert_eq!(r.header("connection"), Some("close"));
+
+        // Nobody with work in progress was closed.
+        gate.open();
+        for c in [&mut running, &mut e, &mut f] {
+            let r = c.read_response().unwrap();
+            assert_eq!(r.status, 200);
+        }
+        body.send(b"defghij");
+        let r = body.read_response().unwrap();
+        assert_eq!((r.status, r.text()), (200, "10".to_string()));
+        s.stop().unwrap();
+    }
+}

@@ -30,6 +30,10 @@ pub(crate) struct ChannelDispatcher {
     clock: Clock,
 }
 
+/// The answer to a connection for which no room could be made at
+/// `connection_limit`.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 63\r\n\r\nService Unavailable\r\n\r\nThe server is at its connection limit.\r\n";
+
 /// The deadline clock of the request being received (times in
 /// milliseconds since the server's epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,6 +348,47 @@ impl Dispatcher for ChannelDispatcher {
             chan.close_after_output(&mut rs);
         }
         true
+    }
+
+    fn eviction_rank(&self) -> Option<(u8, u64)> {
+        let chan = &self.chan;
+        if chan.life.get() != Life::Open || chan.out_pending.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        // `try_lock`: a worker holding the queue has work here.
+        let queued = match chan.reqs.try_lock() {
+            Ok(rs) => !rs.requests.is_empty(),
+            Err(_) => true,
+        };
+        if queued {
+            return None;
+        }
+        match self.clock {
+            // Idle between requests (or never sent one): oldest activity
+            // first.
+            Clock::Idle => Some((0, chan.last_activity.load(Ordering::Relaxed))),
+            // Still receiving a head: the longest at it first.
+            Clock::Head { since } => Some((1, since)),
+            // A body is on its way: its request is as good as queued.
+            Clock::Body { .. } => None,
+        }
+    }
+
+    fn refuse(&mut self) {
+        // A fresh socket takes these few bytes at once (if not, the client
+        // sees the close alone). Then the FIN, and what the client already
+        // sent is read and dropped, so that closing does not reset the
+        // connection (a reset can destroy the 503 before it is read).
+        let fd = self.sock.as_raw_fd();
+        let _ = sys::send(fd, REFUSED);
+        let _ = sys::shutdown_write(fd);
+        let mut sink = [0u8; 1024];
+        for _ in 0..16 {
+            match sys::recv(fd, &mut sink) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
     }
 
     fn receive_deadlines(&mut self, now: Instant) -> bool {

@@ -238,6 +238,16 @@ pub(crate) trait Dispatcher: fmt::Debug + Send {
     fn maintenance(&mut self, _now: Instant) -> bool {
         false
     }
+    /// How willing this dispatcher is to be closed to make room for a new
+    /// connection at `connection_limit`: `None` never (a request queued,
+    /// running or being answered, a body being received); otherwise a
+    /// class (lower goes first) and, within it, a time (older goes first).
+    fn eviction_rank(&self) -> Option<(u8, u64)> {
+        None
+    }
+    /// Called instead of registering a new connection for which no room
+    /// could be made: answer it (a 503) before it is dropped and closed.
+    fn refuse(&mut self) {}
     /// Frequent sweep (about once a second) for the deadlines of requests
     /// being received: true asks the map to evaluate this dispatcher now.
     fn receive_deadlines(&mut self, _now: Instant) -> bool {
@@ -264,16 +274,12 @@ pub(crate) struct Cx<'a> {
     pub now: Instant,
     /// Whether the poller is edge-triggered.
     pub edge_triggered: bool,
-    /// Channels currently in the map.
-    pub channels: usize,
     lent: &'a mut Lent,
 }
 
 /// What the map lends each handler through its [`Cx`].
 #[derive(Debug, Default)]
 struct Lent {
-    /// Dispatchers added by handlers, registered after them.
-    added: Vec<Box<dyn Dispatcher>>,
     /// Tokens handlers asked to be evaluated.
     woken: Vec<Token>,
     /// The loop's one read buffer, lent to whichever dispatcher reads (so
@@ -282,15 +288,18 @@ struct Lent {
     /// Channels whose first queued request arrived this round (see
     /// [`Cx::stage`]).
     staged: Vec<Arc<Channel>>,
+    /// New connections waiting for a place under `connection_limit` (see
+    /// [`Cx::admit`]).
+    admitting: Vec<Box<dyn Dispatcher>>,
 }
 
 impl Cx<'_> {
-    /// Adds a dispatcher to the map (registered after the current handler).
-    pub(crate) fn add(&mut self, d: Box<dyn Dispatcher>) {
-        if d.role() == Role::Channel {
-            self.channels += 1;
-        }
-        self.lent.added.push(d);
+    /// Hands a new connection to the map, which registers it if there is
+    /// room under `connection_limit`, makes room by closing the connection
+    /// most willing to go ([`Dispatcher::eviction_rank`]), or refuses it
+    /// ([`Dispatcher::refuse`]).
+    pub(crate) fn admit(&mut self, d: Box<dyn Dispatcher>) {
+        self.lent.admitting.push(d);
     }
 
     /// The loop's read buffer (empty until a dispatcher sizes it).
@@ -317,7 +326,6 @@ impl fmt::Debug for Cx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cx")
             .field("now", &self.now)
-            .field("channels", &self.channels)
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +369,26 @@ pub(crate) struct Map {
     events: Vec<Event>,
     lent: Lent,
     shutting_down: bool,
+    /// `connection_limit`: channels beyond it are admitted only by making
+    /// room.
+    connection_limit: usize,
+    /// The best candidates to close for room, best last, from one scan
+    /// (re-checked when used; rescanned at most once a round).
+    victims: Vec<Token>,
+    /// A scan for victims was made this round.
+    scanned: bool,
+    /// What admission did since the last [`Map::take_admissions`].
+    admissions: Admissions,
+}
+
+/// What admission at `connection_limit` did, for the operator.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admissions {
+    /// Connections closed to make room, by eviction class (0: idle between
+    /// requests, 1: still receiving a head).
+    pub evicted: [u64; 2],
+    /// New connections refused with a 503: nothing could be closed.
+    pub refused: u64,
 }
 
 impl Map {
@@ -381,6 +409,10 @@ impl Map {
             events: Vec::with_capacity(256),
             lent: Lent::default(),
             shutting_down: false,
+            connection_limit: usize::MAX,
+            victims: Vec::new(),
+            scanned: false,
+            admissions: Admissions::default(),
         }
     }
 
@@ -419,7 +451,6 @@ impl Map {
             let mut cx = Cx {
                 now,
                 edge_triggered: self.edge,
-                channels: self.channels,
                 lent: &mut self.lent,
             };
             Interest {
@@ -601,6 +632,9 @@ impl Map {
 
     /// Runs the handlers of the queued dispatchers, once each.
     fn run_pending(&mut self, now: Instant) {
+        // Candidates for eviction are found afresh each round.
+        self.scanned = false;
+        self.victims.clear();
         std::mem::swap(&mut self.batch, &mut self.pending);
         let mut batch = std::mem::take(&mut self.batch);
         let mut closed_any = false;
@@ -621,10 +655,11 @@ impl Map {
 
     /// Registers dispatchers added by handlers and queues woken tokens.
     fn absorb(&mut self, now: Instant) {
-        while let Some(d) = self.lent.added.pop() {
-            // `Cx::add` counted it already; `add` counts again.
-            if d.role() == Role::Channel {
-                self.channels -= 1;
+        while let Some(mut d) = self.lent.admitting.pop() {
+            if self.channels >= self.connection_limit && !self.make_room(now) {
+                d.refuse();
+                self.admissions.refused += 1;
+                continue;
             }
             let fd = d.fd();
             if let Err(e) = self.add(d, now) {
@@ -637,6 +672,73 @@ impl Map {
         }
         // Keep the vector's capacity for the next handler.
         self.lent.woken = woken;
+    }
+
+    /// Closes the dispatcher most willing to go, for a new connection.
+    /// Returns false when none may be closed.
+    fn make_room(&mut self, now: Instant) -> bool {
+        loop {
+            if self.victims.is_empty() {
+                if self.scanned {
+                    return false;
+                }
+                self.scan_victims();
+            }
+            let Some(token) = self.victims.pop() else {
+                return false;
+            };
+            // Still there and still willing (it may have received a
+            // request since the scan)?
+            let rank = self
+                .slots
+                .get(token.slot())
+                .filter(|s| s.generation == token.generation())
+                .and_then(|s| s.entry.as_ref())
+                .and_then(|e| e.d.eviction_rank());
+            if let Some((class, _)) = rank {
+                if let Some(n) = self.admissions.evicted.get_mut(usize::from(class.min(1))) {
+                    *n += 1;
+                }
+                self.remove(token, now);
+                return true;
+            }
+        }
+    }
+
+    /// Finds the best candidates to close: one pass over the map, keeping
+    /// the `VICTIMS_PER_SCAN` lowest ranks (so a burst of new connections
+    /// costs one scan, not one per connection).
+    fn scan_victims(&mut self) {
+        const VICTIMS_PER_SCAN: usize = 256;
+        self.scanned = true;
+        let mut ranked: Vec<((u8, u64), Token)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let e = s.entry.as_ref()?;
+                let rank = e.d.eviction_rank()?;
+                Some((rank, Token::new(i as u32, s.generation)))
+            })
+            .collect();
+        if ranked.len() > VICTIMS_PER_SCAN {
+            ranked.select_nth_unstable_by_key(VICTIMS_PER_SCAN - 1, |r| r.0);
+            ranked.truncate(VICTIMS_PER_SCAN);
+        }
+        // Best (lowest rank) last, for `pop`.
+        ranked.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+        self.victims.clear();
+        self.victims.extend(ranked.into_iter().map(|(_, t)| t));
+    }
+
+    /// Sets `connection_limit`.
+    pub(crate) fn set_connection_limit(&mut self, limit: usize) {
+        self.connection_limit = limit;
+    }
+
+    /// What admission did since the last call.
+    pub(crate) fn take_admissions(&mut self) -> Admissions {
+        std::mem::take(&mut self.admissions)
     }
 
     /// Evaluates one dispatcher. Returns true when it was closed.
@@ -656,7 +758,6 @@ impl Map {
         let mut cx = Cx {
             now,
             edge_triggered: edge,
-            channels: self.channels,
             lent: &mut self.lent,
         };
         let mut close = e.closed || e.d.closing();
@@ -694,8 +795,6 @@ impl Map {
             // response) or a decision to close: look again next round.
             again = true;
         }
-        let channels_now = cx.channels;
-        self.channels = channels_now;
         if close {
             self.remove(token, now);
             return true;
@@ -712,7 +811,6 @@ impl Map {
             let mut cx = Cx {
                 now,
                 edge_triggered: edge,
-                channels: self.channels,
                 lent: &mut self.lent,
             };
             let interest = Interest {
@@ -756,7 +854,6 @@ impl Map {
         let mut cx = Cx {
             now,
             edge_triggered: self.edge,
-            channels: self.channels,
             lent: &mut self.lent,
         };
         e.d.handle_close(&mut cx);
