@@ -281,7 +281,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             }
         } else {
             h.extend_from_slice(b"Via: ");
-            h.extend_from_slice(self.ident.unwrap_or("waitress").as_bytes());
+            h.extend_from_slice(self.ident.unwrap_or("maitred").as_bytes());
             h.extend_from_slice(b"\r\n");
         }
         if !have_date {
