@@ -461,7 +461,8 @@ settings! {
     }
     /// At the limit the server keeps accepting: it makes room by closing,
     /// oldest first, connections idle between requests, then connections
-    /// still receiving a head (never one whose request is queued or running
+    /// still receiving a head or yet to send one (never one whose request
+    /// is queued or running
     /// or whose response is being sent), and answers `503` with
     /// `Retry-After: 1` when there is nothing to close. The descriptor
     /// limit is raised at start to hold this many connections (plus a

@@ -114,7 +114,7 @@ pub fn drive_connection(config: ParserConfig, input: &[u8], cuts: &[usize]) -> T
                 }
                 StreamEvent::Request(Parsed::Error(err, version)) => {
                     continue_sent = false;
-                    write_error(&out, Some("maitred"), &err, version);
+                    write_error(&out, Some("maitred"), &err, version, false);
                     t.answered_head.push(false);
                     t.closed = true;
                 }
@@ -127,7 +127,8 @@ pub fn drive_connection(config: ParserConfig, input: &[u8], cuts: &[usize]) -> T
                     if sent.is_err() && !w.head_sent() {
                         // As the task does: a 500 while nothing was sent.
                         let err = HttpError::internal_server_error("the application failed");
-                        write_error(&out, Some("maitred"), &err, head.version());
+                        let is_head = head.method() == "HEAD";
+                        write_error(&out, Some("maitred"), &err, head.version(), is_head);
                     }
                     if sent.is_err() || w.close_on_finish() {
                         t.closed = true;

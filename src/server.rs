@@ -9,7 +9,8 @@
 //! * At `connection_limit` open client connections, accepting goes on:
 //!   each new connection is admitted by closing the connection most
 //!   willing to go (idle between requests, oldest first; then still
-//!   receiving a head, the longest at it first; never one whose request is
+//!   receiving a head or not yet sending one, the longest at it first;
+//!   never one whose request is
 //!   queued, running or being answered, nor one receiving a body), or, when
 //!   there is none, answered `503` with `Retry-After: 1` and closed. One
 //!   warning a minute says how many were closed and refused. waitress (and

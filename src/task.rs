@@ -34,7 +34,9 @@ impl Output for Channel {
 pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed) -> bool {
     match parsed {
         Parsed::Error(err, version) => {
-            error_task(chan, &err, version);
+            // The method of a request that could not be parsed is not
+            // known: the body goes out, and the connection closes after it.
+            error_task(chan, &err, version, false);
             true
         }
         Parsed::Request(head, body) => app_task(chan, head, body),
@@ -42,8 +44,14 @@ pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed) -> bool {
 }
 
 /// Sends an error response; the connection always closes after it.
-fn error_task(chan: &Channel, err: &HttpError, version: Version) {
-    write_error(chan, chan.server.adj.ident.as_deref(), err, version);
+fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool) {
+    write_error(
+        chan,
+        chan.server.adj.ident.as_deref(),
+        err,
+        version,
+        head_only,
+    );
 }
 
 /// The detail of a 500: the failure itself when `expose_tracebacks`, else
@@ -60,6 +68,7 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
     let server = &chan.server;
     let mut w = ResponseWriter::new(&**chan, server.adj.ident.as_deref(), &head);
     let version = head.version();
+    let is_head = head.method() == "HEAD";
     let probe: Arc<dyn DisconnectProbe> = chan.clone();
     let mut req = Request::new(head, body, chan.origin.clone(), Some(probe));
     let mut malformed_proxy_header = false;
@@ -95,7 +104,12 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
             crate::log_error!("Exception while serving {}: {what}", req.path());
             if !w.head_sent() {
                 let detail = internal_error_detail(chan, &what);
-                error_task(chan, &HttpError::internal_server_error(detail), version);
+                error_task(
+                    chan,
+                    &HttpError::internal_server_error(detail),
+                    version,
+                    is_head,
+                );
             }
             true
         }

@@ -579,12 +579,15 @@ impl<O: Output + ?Sized> Write for BodyWriter<'_, '_, O> {
 }
 
 /// Sends an error response (waitress's `ErrorTask`): always
-/// `Connection: close`, the connection ends after it.
+/// `Connection: close`, the connection ends after it. With `head_only` (the
+/// answer to a `HEAD`), the head says the length and no body follows
+/// (RFC 9110 §9.3.2).
 pub(crate) fn write_error<O: Output + ?Sized>(
     out: &O,
     ident: Option<&str>,
     err: &HttpError,
     version: Version,
+    head_only: bool,
 ) {
     let body = err.body(ident);
     let mut h = String::with_capacity(200 + body.len());
@@ -604,6 +607,7 @@ pub(crate) fn write_error<O: Output + ?Sized>(
         let _ = write!(h, "Server: {ident}\r\n");
     }
     h.push_str("\r\n");
+    let body = if head_only { "" } else { body.as_str() };
     // A client that is gone needs no answer.
     let _ = out.write_soon(&[h.as_bytes(), body.as_bytes()]);
 }

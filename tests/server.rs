@@ -445,6 +445,23 @@ fn socket2_linger_zero(s: TcpStream) -> TcpStream {
 // ------------------------------------------------------------------
 
 backend_tests! {
+    /// The 500 for a failing application answers a HEAD with its length
+    /// and no body, like any other response to HEAD.
+    fn a_500_to_head_has_no_body(poll: bool) {
+        let s = start(
+            |_req: &mut Request| -> Response { panic!("app failure") },
+            adj(poll),
+        );
+        let mut c = Client::connect(s.addr);
+        c.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.read_response_to(true).unwrap();
+        assert_eq!(r.status, 500);
+        assert!(r.header("content-length").is_some_and(|l| l != "0"));
+        assert!(r.body.is_empty());
+        // Nothing follows the head: the connection closes after it.
+        assert!(c.read_all().is_empty());
+    }
+
     fn head_responses_never_carry_a_body(poll: bool) {
         let s = start(
             |req: &mut Request| match req.path().as_ref() {

@@ -28,6 +28,9 @@ pub(crate) struct ChannelDispatcher {
     sock: OwnedFd,
     stream: RequestStream,
     clock: Clock,
+    /// A request of this connection was received in full (it is a
+    /// keep-alive connection between requests when idle).
+    served: bool,
 }
 
 /// The answer to a connection for which no room could be made at
@@ -60,6 +63,7 @@ impl ChannelDispatcher {
             sock,
             stream,
             clock: Clock::Idle,
+            served: false,
         }
     }
 
@@ -104,6 +108,7 @@ impl ChannelDispatcher {
             }
         }
         drop(rs);
+        self.served |= completed;
         self.run_clock(data.len() as u64, completed);
     }
 
@@ -165,6 +170,7 @@ impl ChannelDispatcher {
             chan.server.adj.ident.as_deref(),
             &err,
             Version::Http11,
+            false,
         );
         self.stream.abandon();
         self.set_clock(Clock::Idle);
@@ -364,9 +370,12 @@ impl Dispatcher for ChannelDispatcher {
             return None;
         }
         match self.clock {
-            // Idle between requests (or never sent one): oldest activity
-            // first.
-            Clock::Idle => Some((0, chan.last_activity.load(Ordering::Relaxed))),
+            // Idle between requests: oldest activity first.
+            Clock::Idle if self.served => Some((0, chan.last_activity.load(Ordering::Relaxed))),
+            // Connected and sent nothing yet: as a head that has not begun,
+            // ranked by when it connected (so the newest connection, which
+            // is most likely a client about to send, goes last).
+            Clock::Idle => Some((1, chan.last_activity.load(Ordering::Relaxed))),
             // Still receiving a head: the longest at it first.
             Clock::Head { since } => Some((1, since)),
             // A body is on its way: its request is as good as queued.

@@ -888,6 +888,7 @@ fn an_error_response_closes_and_names_the_server() {
         Some("ident"),
         &HttpError::bad_request("bad thing"),
         Version::Http10,
+        false,
     );
     let text = String::from_utf8(out.bytes.into_inner()).unwrap();
     assert!(
@@ -902,4 +903,20 @@ fn an_error_response_closes_and_names_the_server() {
         "{text}"
     );
     assert!(body.contains("bad thing"), "{body}");
+}
+
+#[test]
+fn an_error_response_to_head_has_its_length_and_no_body() {
+    let out = Recorder::default();
+    let err = HttpError::internal_server_error("boom");
+    write_error(&out, Some("ident"), &err, Version::Http11, true);
+    let text = String::from_utf8(out.bytes.into_inner()).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+        "{text}"
+    );
+    let len = err.body(Some("ident")).len();
+    assert!(head.contains(&format!("Content-Length: {len}")), "{text}");
+    assert_eq!(body, "");
 }
