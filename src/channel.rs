@@ -399,6 +399,7 @@ impl Channel {
                     front.skip(n as u64);
                     *total -= n as u64;
                     sent_any = true;
+                    self.server.counters.sent(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     blocked = true;
@@ -498,6 +499,7 @@ impl Channel {
                     out.total
                 );
                 self.mark_broken(&mut out);
+                self.server.counters.not_reading();
                 drop(out);
                 self.notify_loop();
                 return Err(ClientDisconnected);
@@ -564,6 +566,7 @@ impl Channel {
                     if n > 0 {
                         self.touch();
                         out.last_sent_ms = self.server.now_ms();
+                        self.server.counters.sent(n);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -60,6 +60,7 @@ mod request;
 mod response;
 pub mod runner;
 mod server;
+mod stats;
 mod sys;
 mod task;
 mod trigger;
@@ -78,6 +79,7 @@ pub use parser::Version;
 pub use request::Request;
 pub use response::{reason_phrase, Body, Response};
 pub use server::{create_server, ListenAddr, Server, ServerHandle};
+pub use stats::Stats;
 
 /// Internals that the fuzz targets, benchmarks and a few tests drive
 /// directly. Not part of the API: anything here may change in any release.
@@ -147,16 +149,7 @@ where
 /// already there (see [its docs](create_server#the-panic-hook)), and for
 /// the time it runs, handlers for SIGINT and SIGTERM.
 pub fn serve<A: App>(app: A, adj: Adjustments) -> Result<(), Error> {
-    let mut server = create_server(app, adj)?;
-    // The handlers come first, so that a supervisor that signals as soon as
-    // it reads "Serving on" gets a graceful stop.
-    sys::signals::install(server.wake_fd())
-        .map_err(|e| Error::io("could not install the SIGINT/SIGTERM handlers", e))?;
-    server.watch_signals(true);
-    server.print_listen();
-    let r = server.run();
-    sys::signals::uninstall();
-    r
+    create_server(app, adj)?.serve()
 }
 
 /// Locks a mutex, going on if a thread panicked while holding it (every

@@ -124,6 +124,17 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
         self.lock().queue.len()
     }
 
+    /// Threads, busy threads and queued tasks, for the statistics.
+    pub(crate) fn figures(&self) -> crate::stats::PoolFigures {
+        let st = self.lock();
+        let threads = st.threads.len().saturating_sub(st.stop_count);
+        crate::stats::PoolFigures {
+            threads: threads as u64,
+            busy: st.active_count.min(threads) as u64,
+            queued: st.queue.len() as u64,
+        }
+    }
+
     /// Grows or shrinks the pool to `count` threads. New threads start at
     /// once; surplus threads stop when they next look for work (a running
     /// task is never interrupted).

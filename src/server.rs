@@ -49,6 +49,7 @@ use crate::parser::ParserConfig;
 use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
 use crate::request::ConnEnviron;
+use crate::stats::{Counters, Stats};
 use crate::sys::{self, Addr};
 use crate::trigger::Notifier;
 use crate::App;
@@ -73,6 +74,8 @@ pub(crate) struct ServerShared {
     pub(crate) app: Box<dyn App>,
     pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
     pub(crate) notifier: Arc<Notifier>,
+    /// What the server has done ([`ServerHandle::stats`]).
+    pub(crate) counters: Counters,
     /// Channels receiving a request under a deadline
     /// (`request_head_timeout`, `request_body_timeout`): the loop sweeps
     /// for deadlines only while there are some. Only the I/O thread
@@ -318,11 +321,11 @@ impl Dispatcher for TriggerDispatcher {
     fn handle_close(&mut self, _cx: &mut Cx<'_>) {}
 }
 
-/// Stops a running [`Server`] from any thread.
+/// Stops a running [`Server`], and reads its statistics, from any thread.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
-    notifier: Arc<Notifier>,
+    shared: Arc<ServerShared>,
 }
 
 impl ServerHandle {
@@ -331,7 +334,15 @@ impl ServerHandle {
     /// `shutdown_timeout`), and returns.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.notifier.wake();
+        self.shared.notifier.wake();
+    }
+
+    /// What the server has done so far: connections, requests, responses
+    /// by class, bytes, the worker pool (see [`Stats`]). Cheap (a few
+    /// atomic loads and one lock of the pool's queue), so it can be served
+    /// on every scrape.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot(self.shared.pool.figures())
     }
 }
 
@@ -505,6 +516,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         pool: ThreadedTaskDispatcher::new(),
         notifier: Arc::clone(&notifier),
         receive_clocks: AtomicUsize::new(0),
+        counters: Counters::new(),
         parser_config,
         proxy,
         epoch: Instant::now(),
@@ -583,7 +595,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             stop: Arc::clone(&self.stop),
-            notifier: Arc::clone(&self.shared.notifier),
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -605,6 +617,37 @@ impl Server {
 
     pub(crate) fn wake_fd(&self) -> RawFd {
         self.shared.notifier.trigger().wake_fd()
+    }
+
+    /// Runs the server as [`serve`](crate::serve) does: logs `Serving on
+    /// <url>` for every listener and runs until SIGINT or SIGTERM (or
+    /// [`ServerHandle::shutdown`]), then stops gracefully. The signal
+    /// handlers are installed for the time it runs. Use it instead of
+    /// `serve` to keep a [`ServerHandle`] first (for its statistics, say).
+    ///
+    /// ```no_run
+    /// let server = maitred::create_server(
+    ///     |_req: &mut maitred::Request| maitred::Response::text("hi"),
+    ///     maitred::Adjustments::default(),
+    /// )?;
+    /// let handle = server.handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_secs(5));
+    ///     eprintln!("{:?}", handle.stats());
+    /// });
+    /// server.serve()
+    /// # ;Ok::<(), maitred::Error>(())
+    /// ```
+    pub fn serve(mut self) -> Result<(), Error> {
+        // The handlers come first, so that a supervisor that signals as
+        // soon as it reads "Serving on" gets a graceful stop.
+        sys::signals::install(self.wake_fd())
+            .map_err(|e| Error::io("could not install the SIGINT/SIGTERM handlers", e))?;
+        self.watch_signals(true);
+        self.print_listen();
+        let r = self.run();
+        sys::signals::uninstall();
+        r
     }
 
     /// Runs the I/O loop on this thread until the server is stopped.

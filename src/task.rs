@@ -45,6 +45,7 @@ pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed) -> bool {
 
 /// Sends an error response; the connection always closes after it.
 fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool) {
+    chan.server.counters.response(err.code());
     write_error(
         chan,
         chan.server.adj.ident.as_deref(),
@@ -79,6 +80,15 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
             malformed_proxy_header = true;
             return bad.response();
         }
+        server.counters.in_app(true);
+        // Counted out again even when the application panics.
+        struct Leave<'a>(&'a crate::stats::Counters);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.in_app(false);
+            }
+        }
+        let _leave = Leave(&server.counters);
         server.app.call(&mut req)
     });
     if malformed_proxy_header {
@@ -94,6 +104,9 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
         },
         Err(panic) => Err(Failure::App(panic)),
     };
+    if w.head_sent() {
+        server.counters.response(w.status());
+    }
     match outcome {
         Ok(()) => w.close_on_finish(),
         Err(Failure::Disconnected) => {

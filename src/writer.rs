@@ -385,6 +385,11 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         self.close_on_finish
     }
 
+    /// The status of the response (200 until [`send`](Self::send) sets it).
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
     /// Some of the response (at least its head) was handed to the output:
     /// too late for an error response.
     pub(crate) fn head_sent(&self) -> bool {

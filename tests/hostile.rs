@@ -96,6 +96,7 @@ backend_tests! {
             Duration::from_secs(5),
         );
         assert_408(&got, at, (900, 2500), "request_head_timeout");
+        assert_eq!(s.handle.stats().requests_timed_out, 1);
         // And the connection is closed after it.
         c.assert_closed();
         // Other clients are served meanwhile and after.
@@ -284,6 +285,8 @@ backend_tests! {
                 assert!(total < 64 * 1024 * 1024, "a hog is still being fed");
             }
         }
+        // The three streamed bodies' workers were released and counted.
+        assert_eq!(s.handle.stats().connections_not_reading, 3);
         s.stop().unwrap();
     }
 }
@@ -349,6 +352,9 @@ backend_tests! {
         body.send(b"defghij");
         let r = body.read_response().unwrap();
         assert_eq!((r.status, r.text()), (200, "10".to_string()));
+        // The statistics count both evictions and the refusal.
+        let st = s.handle.stats();
+        assert_eq!((st.connections_evicted, st.connections_refused), (2, 1), "{st:?}");
         s.stop().unwrap();
     }
 }

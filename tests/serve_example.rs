@@ -348,7 +348,7 @@ fn the_serve_example_runs_until_sigterm() {
     }
     let dir = tree();
     let args = format!(
-        "--app=static\n--root={}\n--listen=127.0.0.1:0\n--thr=2\n--asyncore-use-poll",
+        "--app=static\n--root={}\n--listen=127.0.0.1:0\n--thr=2\n--asyncore-use-poll\n--metrics-path=/metrics",
         dir.path().join("root").display()
     );
     let mut cmd = child::command(NAME, "serve", None);
@@ -368,6 +368,21 @@ fn the_serve_example_runs_until_sigterm() {
     let r = get(addr, "/a.txt");
     assert_eq!(r.body, b"text\n");
     assert_eq!(get(addr, "/big.bin").body.len(), 3 * 1024 * 1024);
+    // --metrics-path: the statistics, in Prometheus's text format.
+    let m = get(addr, "/metrics");
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8_lossy(&m.body);
+    let samples = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text")
+        .samples;
+    let requests = samples
+        .iter()
+        .find(|s| s.metric == "maitred_requests_total")
+        .map(|s| s.value.clone());
+    assert!(
+        matches!(requests, Some(prometheus_parse::Value::Counter(n)) if n >= 2.0),
+        "{text}"
+    );
     child::signal(ch.id(), libc::SIGTERM);
     child::wait_for_line(&lines, "Shutting down", Duration::from_secs(30));
     let out = child::wait(ch, Duration::from_secs(30));

@@ -16,9 +16,10 @@ pub mod static_files;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
 use maitred::runner::{Cli, CliOption, ParsedArgs};
-use maitred::{App, Request, Response};
+use maitred::{App, Request, Response, ServerHandle};
 
 /// `GET /` says hello, `POST /echo` sends the body back, `POST /upload`
 /// counts the body, `GET /bytes/N` streams N bytes.
@@ -108,6 +109,12 @@ pub fn cli() -> Cli {
             ".",
             "The directory the static application serves.",
         ))
+        .option(CliOption::value(
+            "metrics-path",
+            "PATH",
+            "",
+            "Serve the server's statistics in the Prometheus text format at this path (e.g. /metrics); off when empty.",
+        ))
 }
 
 /// The application the command line asks for.
@@ -138,7 +145,26 @@ where
 {
     cli().run(args, out, err, |args| {
         let app = choose(&args)?;
-        maitred::serve(move |req: &mut Request| app.call(req), args.adjustments)
-            .map_err(|e| e.to_string())
+        let metrics_path = args.option("metrics-path").unwrap_or("").to_string();
+        // The statistics come from the server's handle, which exists only
+        // once the server does.
+        let handle: Arc<OnceLock<ServerHandle>> = Arc::new(OnceLock::new());
+        let h = Arc::clone(&handle);
+        let server = maitred::create_server(
+            move |req: &mut Request| {
+                if !metrics_path.is_empty() && req.path() == metrics_path.as_str() {
+                    if let Some(h) = h.get() {
+                        return Response::new(200)
+                            .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                            .with_body(h.stats().to_prometheus());
+                    }
+                }
+                app.call(req)
+            },
+            args.adjustments,
+        )
+        .map_err(|e| e.to_string())?;
+        let _ = handle.set(server.handle());
+        server.serve().map_err(|e| e.to_string())
     })
 }

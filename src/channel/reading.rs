@@ -12,7 +12,7 @@ use super::stream::{Fed, Phase, RequestStream, StreamEvent};
 use super::{is_disconnect, Channel, Continue, Life, ReadSide, Sink};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
 use crate::error::HttpError;
-use crate::parser::Version;
+use crate::parser::{Parsed, Version};
 use crate::request::ConnEnviron;
 use crate::server::ServerShared;
 use crate::sys;
@@ -90,6 +90,9 @@ impl ChannelDispatcher {
             }
             StreamEvent::Request(parsed) => {
                 completed = true;
+                chan.server
+                    .counters
+                    .request(matches!(parsed, Parsed::Error(..)));
                 rs.cont = Continue::NotSent;
                 rs.requests.push_back(Some(parsed));
                 if rs.requests.len() == 1 {
@@ -165,6 +168,8 @@ impl ChannelDispatcher {
             chan.close_after_output(&mut rs);
         }
         let err = HttpError::new(408, detail);
+        chan.server.counters.timed_out();
+        chan.server.counters.response(408);
         write_error(
             &**chan,
             chan.server.adj.ident.as_deref(),
@@ -190,6 +195,7 @@ impl ChannelDispatcher {
                     }
                 }
                 self.chan.touch();
+                self.chan.server.counters.received(n);
                 self.received(&buf[..n], cx);
                 if self.chan.life.get() >= Life::Closing {
                     Progress::Close
@@ -222,7 +228,9 @@ impl Dispatcher for ChannelDispatcher {
     }
 
     fn set_token(&mut self, token: Token) {
+        // Called once, when the map registers the connection.
         self.chan.token.store(token.as_u64(), Ordering::Relaxed);
+        self.chan.server.counters.connection_opened();
     }
 
     fn closing(&self) -> bool {
@@ -318,6 +326,7 @@ impl Dispatcher for ChannelDispatcher {
 
     fn handle_close(&mut self, _cx: &mut Cx<'_>) {
         self.set_clock(Clock::Idle);
+        self.chan.server.counters.connection_closed();
         let chan = &self.chan;
         {
             let mut out = chan.out();
@@ -340,6 +349,7 @@ impl Dispatcher for ChannelDispatcher {
         let idle = now_ms.saturating_sub(chan.last_activity.load(Ordering::Relaxed)) > timeout_ms;
         if idle && chan.reqs().requests.is_empty() {
             chan.life.advance(Life::Closing);
+            chan.server.counters.closed_idle();
             return true;
         }
         false
@@ -383,13 +393,22 @@ impl Dispatcher for ChannelDispatcher {
         }
     }
 
+    fn evicted(&mut self) {
+        self.chan.server.counters.evicted();
+    }
+
     fn refuse(&mut self) {
         // A fresh socket takes these few bytes at once (if not, the client
         // sees the close alone). Then the FIN, and what the client already
         // sent is read and dropped, so that closing does not reset the
         // connection (a reset can destroy the 503 before it is read).
         let fd = self.sock.as_raw_fd();
-        let _ = sys::send(fd, REFUSED);
+        let counters = &self.chan.server.counters;
+        counters.refused();
+        counters.response(503);
+        if let Ok(n) = sys::send(fd, REFUSED) {
+            counters.sent(n);
+        }
         let _ = sys::shutdown_write(fd);
         let mut sink = [0u8; 1024];
         for _ in 0..16 {

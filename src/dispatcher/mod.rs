@@ -245,6 +245,9 @@ pub(crate) trait Dispatcher: fmt::Debug + Send {
     fn eviction_rank(&self) -> Option<(u8, u64)> {
         None
     }
+    /// About to be closed to make room for a new connection (for the
+    /// statistics).
+    fn evicted(&mut self) {}
     /// Called instead of registering a new connection for which no room
     /// could be made: answer it (a 503) before it is dropped and closed.
     fn refuse(&mut self) {}
@@ -689,13 +692,14 @@ impl Map {
             };
             // Still there and still willing (it may have received a
             // request since the scan)?
-            let rank = self
+            let entry = self
                 .slots
-                .get(token.slot())
+                .get_mut(token.slot())
                 .filter(|s| s.generation == token.generation())
-                .and_then(|s| s.entry.as_ref())
-                .and_then(|e| e.d.eviction_rank());
-            if let Some((class, _)) = rank {
+                .and_then(|s| s.entry.as_mut());
+            let Some(e) = entry else { continue };
+            if let Some((class, _)) = e.d.eviction_rank() {
+                e.d.evicted();
                 if let Some(n) = self.admissions.evicted.get_mut(usize::from(class.min(1))) {
                     *n += 1;
                 }

@@ -1,0 +1,346 @@
+//! Live statistics: counters bumped where each event happens (relaxed
+//! atomics: no lock on the request path), a consistent-enough snapshot
+//! ([`Stats`], from [`ServerHandle::stats`](crate::ServerHandle::stats)),
+//! and its Prometheus text exposition ([`Stats::to_prometheus`]).
+//!
+//! Each counter only grows (the gauges aside), and each is read on its
+//! own: a snapshot taken while requests run may count a response whose
+//! request it does not count yet. Counters written by the I/O thread and
+//! those written by workers sit on separate cache lines.
+//!
+//! Thread: both (the I/O thread and the workers count; any thread reads).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Keeps what it holds on a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Line<T>(T);
+
+/// Counted by the I/O thread.
+#[derive(Debug, Default)]
+struct IoCounts {
+    accepted: AtomicU64,
+    open: AtomicU64,
+    refused: AtomicU64,
+    evicted: AtomicU64,
+    closed_idle: AtomicU64,
+    timed_out: AtomicU64,
+    requests: AtomicU64,
+    parse_errors: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+/// Counted by the workers (and, for bytes sent, the I/O thread too).
+#[derive(Debug, Default)]
+struct WorkCounts {
+    responses: [AtomicU64; 5],
+    in_app: AtomicU64,
+    not_reading: AtomicU64,
+    bytes_sent: AtomicU64,
+}
+
+/// The server's counters.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    io: Line<IoCounts>,
+    work: Line<WorkCounts>,
+    started: Instant,
+}
+
+/// Bumps a counter (relaxed: each counter stands alone).
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn new() -> Counters {
+        Counters {
+            io: Line::default(),
+            work: Line::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// A connection was accepted and registered.
+    pub(crate) fn connection_opened(&self) {
+        add(&self.io.0.accepted, 1);
+        add(&self.io.0.open, 1);
+    }
+
+    /// A registered connection is gone.
+    pub(crate) fn connection_closed(&self) {
+        self.io.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A new connection got the 503 at `connection_limit`.
+    pub(crate) fn refused(&self) {
+        add(&self.io.0.refused, 1);
+    }
+
+    /// A connection was closed to make room at `connection_limit`.
+    pub(crate) fn evicted(&self) {
+        add(&self.io.0.evicted, 1);
+    }
+
+    /// A connection idle past `channel_timeout` was closed.
+    pub(crate) fn closed_idle(&self) {
+        add(&self.io.0.closed_idle, 1);
+    }
+
+    /// A request too slow to arrive got its 408.
+    pub(crate) fn timed_out(&self) {
+        add(&self.io.0.timed_out, 1);
+    }
+
+    /// A complete request was received (`error`: it could not be parsed).
+    pub(crate) fn request(&self, error: bool) {
+        add(&self.io.0.requests, 1);
+        if error {
+            add(&self.io.0.parse_errors, 1);
+        }
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        add(&self.io.0.bytes_received, bytes as u64);
+    }
+
+    pub(crate) fn sent(&self, bytes: usize) {
+        add(&self.work.0.bytes_sent, bytes as u64);
+    }
+
+    /// A response with this status went out (its head, at least).
+    pub(crate) fn response(&self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        add(&self.work.0.responses[class], 1);
+    }
+
+    /// The application began (`true`) or finished (`false`) a request.
+    pub(crate) fn in_app(&self, running: bool) {
+        if running {
+            add(&self.work.0.in_app, 1);
+        } else {
+            self.work.0.in_app.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A worker gave up on a client that read nothing.
+    pub(crate) fn not_reading(&self) {
+        add(&self.work.0.not_reading, 1);
+    }
+
+    /// A snapshot; the pool's figures come from its own lock.
+    pub(crate) fn snapshot(&self, pool: PoolFigures) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let io = &self.io.0;
+        let work = &self.work.0;
+        Stats {
+            uptime: self.started.elapsed(),
+            connections_open: get(&io.open),
+            connections_accepted: get(&io.accepted),
+            connections_refused: get(&io.refused),
+            connections_evicted: get(&io.evicted),
+            connections_closed_idle: get(&io.closed_idle),
+            requests_timed_out: get(&io.timed_out),
+            connections_not_reading: get(&work.not_reading),
+            requests_received: get(&io.requests),
+            parse_errors: get(&io.parse_errors),
+            responses: [0, 1, 2, 3, 4].map(|i| get(&work.responses[i])),
+            requests_in_app: get(&work.in_app),
+            queue_depth: pool.queued,
+            threads_total: pool.threads,
+            threads_busy: pool.busy,
+            bytes_received: get(&io.bytes_received),
+            bytes_sent: get(&work.bytes_sent),
+        }
+    }
+}
+
+/// What the worker pool reports for a snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PoolFigures {
+    pub threads: u64,
+    pub busy: u64,
+    pub queued: u64,
+}
+
+/// What a running server has done: a snapshot of its counters.
+///
+/// ```no_run
+/// let server = maitred::create_server(
+///     |_req: &mut maitred::Request| maitred::Response::text("hi"),
+///     maitred::Adjustments::default().listen(&["127.0.0.1:8080"]),
+/// )?;
+/// let handle = server.handle();
+/// std::thread::spawn(move || loop {
+///     std::thread::sleep(std::time::Duration::from_secs(60));
+///     let s = handle.stats();
+///     eprintln!("{} open, {} requests, {} 5xx", s.connections_open, s.requests_received, s.responses[4]);
+/// });
+/// server.run()?;
+/// # Ok::<(), maitred::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Time since the server was created.
+    pub uptime: Duration,
+    /// Client connections open now.
+    pub connections_open: u64,
+    /// Client connections accepted and served since the start.
+    pub connections_accepted: u64,
+    /// New connections answered `503` at `connection_limit` because no
+    /// connection could be closed to make room.
+    pub connections_refused: u64,
+    /// Connections closed to make room for new ones at `connection_limit`.
+    pub connections_evicted: u64,
+    /// Connections closed after `channel_timeout` without activity.
+    pub connections_closed_idle: u64,
+    /// Requests answered `408`: their head or body came too slowly
+    /// (`request_head_timeout`, `request_body_timeout`).
+    pub requests_timed_out: u64,
+    /// Connections closed because the client read nothing of a response
+    /// for `channel_timeout` (their worker was released).
+    pub connections_not_reading: u64,
+    /// Requests received in full, parse errors included.
+    pub requests_received: u64,
+    /// Requests answered with a parse error (400, 413, 414, 431, 501, 505).
+    pub parse_errors: u64,
+    /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`, the server's
+    /// own (errors, 408, 503) included.
+    pub responses: [u64; 5],
+    /// Requests in the application now.
+    pub requests_in_app: u64,
+    /// Connections with requests waiting for a worker thread now.
+    pub queue_depth: u64,
+    /// Worker threads.
+    pub threads_total: u64,
+    /// Worker threads busy now (not waiting for work).
+    pub threads_busy: u64,
+    /// Bytes received from clients.
+    pub bytes_received: u64,
+    /// Bytes sent to clients.
+    pub bytes_sent: u64,
+}
+
+impl Stats {
+    /// The Prometheus text exposition format (version 0.0.4): every
+    /// figure as a `maitred_`-prefixed metric with its `# HELP` and
+    /// `# TYPE`, counters ending in `_total`.
+    ///
+    /// ```
+    /// # fn stats() -> maitred::Stats { unimplemented!() }
+    /// # if false {
+    /// let text = stats().to_prometheus();
+    /// assert!(text.contains("# TYPE maitred_requests_total counter"));
+    /// # }
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP maitred_{name} {help}");
+            let _ = writeln!(out, "# TYPE maitred_{name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(out, "maitred_{name}{labels} {v}");
+            }
+        };
+        metric(
+            "uptime_seconds",
+            "gauge",
+            "Seconds since the server was created.",
+            &[("", self.uptime.as_secs())],
+        );
+        metric(
+            "connections_open",
+            "gauge",
+            "Client connections open now.",
+            &[("", self.connections_open)],
+        );
+        metric(
+            "connections_accepted_total",
+            "counter",
+            "Client connections accepted.",
+            &[("", self.connections_accepted)],
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "New connections answered 503 at connection_limit.",
+            &[("", self.connections_refused)],
+        );
+        metric(
+            "connections_closed_total",
+            "counter",
+            "Connections the server closed, by reason.",
+            &[
+                ("{reason=\"evicted\"}", self.connections_evicted),
+                ("{reason=\"idle\"}", self.connections_closed_idle),
+                ("{reason=\"request_timeout\"}", self.requests_timed_out),
+                ("{reason=\"not_reading\"}", self.connections_not_reading),
+            ],
+        );
+        metric(
+            "requests_total",
+            "counter",
+            "Requests received in full, parse errors included.",
+            &[("", self.requests_received)],
+        );
+        metric(
+            "parse_errors_total",
+            "counter",
+            "Requests answered with a parse error.",
+            &[("", self.parse_errors)],
+        );
+        metric(
+            "responses_total",
+            "counter",
+            "Responses sent, by status class.",
+            &[
+                ("{class=\"1xx\"}", self.responses[0]),
+                ("{class=\"2xx\"}", self.responses[1]),
+                ("{class=\"3xx\"}", self.responses[2]),
+                ("{class=\"4xx\"}", self.responses[3]),
+                ("{class=\"5xx\"}", self.responses[4]),
+            ],
+        );
+        metric(
+            "requests_in_app",
+            "gauge",
+            "Requests in the application now.",
+            &[("", self.requests_in_app)],
+        );
+        metric(
+            "queue_depth",
+            "gauge",
+            "Connections with requests waiting for a worker thread.",
+            &[("", self.queue_depth)],
+        );
+        metric(
+            "threads",
+            "gauge",
+            "Worker threads.",
+            &[("", self.threads_total)],
+        );
+        metric(
+            "threads_busy",
+            "gauge",
+            "Worker threads busy now.",
+            &[("", self.threads_busy)],
+        );
+        metric(
+            "received_bytes_total",
+            "counter",
+            "Bytes received from clients.",
+            &[("", self.bytes_received)],
+        );
+        metric(
+            "sent_bytes_total",
+            "counter",
+            "Bytes sent to clients.",
+            &[("", self.bytes_sent)],
+        );
+        out
+    }
+}
