@@ -480,6 +480,16 @@ settings! {
         kind: Int, default: "120", waitress: same,
         help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.",
     }
+    /// Answered by the I/O thread without touching the pool or the
+    /// application; counted in [`Stats::requests_shed`](crate::Stats::requests_shed).
+    max_queue_depth: usize {
+        kind: Int, default: "0", waitress: new,
+        help: "When this many connections' requests already wait for a worker, a newly received request is answered 503 with Retry-After: 1 at once; 0 is no limit (not in waitress).",
+    }
+    max_queue_wait: u64 {
+        kind: Int, default: "0", waitress: new,
+        help: "A request that waited this many seconds for a worker is answered 503 with Retry-After: 1 instead of running the application; 0 is off (not in waitress).",
+    }
     /// Dribbling bytes does not extend it. `408 Request Timeout` is sent
     /// with `Connection: close`, and the connection closes.
     request_head_timeout: u64 {

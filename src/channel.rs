@@ -210,6 +210,9 @@ struct ReqState {
     requests: VecDeque<Option<Parsed>>,
     read: ReadSide,
     cont: Continue,
+    /// When the channel last entered the pool's queue (milliseconds since
+    /// the server's epoch), for `max_queue_wait`.
+    queued_ms: u64,
 }
 
 /// Whether the socket may still be written, decided under `out`.
@@ -670,19 +673,32 @@ impl Channel {
         // The run ended with no request left for this channel.
         let mut left_idle = false;
         loop {
-            let (parsed, more) = {
+            let (parsed, more, queued_ms) = {
                 let mut rs = self.reqs();
                 let more = rs.requests.len() > 1;
-                (rs.requests.front_mut().and_then(Option::take), more)
+                (
+                    rs.requests.front_mut().and_then(Option::take),
+                    more,
+                    rs.queued_ms,
+                )
             };
             let Some(parsed) = parsed else {
                 break;
             };
+            // The first request of a run waited in the pool's queue; one
+            // that waited past `max_queue_wait` is answered 503 instead of
+            // running the application for a client that has likely given up.
+            let max_wait_ms = self.server.adj.max_queue_wait.saturating_mul(1000);
+            let waited_too_long = served == 0
+                && max_wait_ms > 0
+                && self.server.now_ms().saturating_sub(queued_ms) > max_wait_ms;
             served += 1;
             let batch = more && served < BATCH_REQUESTS;
             self.batching.store(batch, Ordering::Relaxed);
             let close_on_finish = if !self.is_connected() {
                 true
+            } else if waited_too_long {
+                crate::task::shed(self, parsed)
             } else {
                 crate::task::run(self, parsed)
             };
@@ -703,6 +719,7 @@ impl Channel {
                 if batch {
                     continue;
                 }
+                rs.queued_ms = self.server.now_ms();
                 drop(rs);
                 self.batching.store(false, Ordering::Relaxed);
                 self.flush_batch();
@@ -775,6 +792,27 @@ impl Channel {
         }
     }
 
+    /// Queues `parts` and sends what the socket takes now, never waiting
+    /// for the client to read: for the few bytes the I/O thread writes
+    /// itself (a 408, a shed 503), which must not block the loop.
+    fn write_now(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected> {
+        let mut out = self.out();
+        if out.sink != Sink::Open {
+            return Err(ClientDisconnected);
+        }
+        for p in parts {
+            if self.append(&mut out, p).is_err() {
+                self.mark_broken(&mut out);
+                return Err(ClientDisconnected);
+            }
+        }
+        if let Err(e) = self.flush_some(&mut out) {
+            self.socket_error(&mut out, &e);
+            return Err(ClientDisconnected);
+        }
+        Ok(())
+    }
+
     /// Called for a channel still queued when the pool shuts down.
     fn cancel(&self) {
         {
@@ -784,6 +822,24 @@ impl Channel {
         self.life.advance(Life::Closing);
         self.touch();
         self.notify_loop();
+    }
+}
+
+/// The channel as an [`Output`](crate::writer::Output) for the I/O
+/// thread's own answers: writes never wait (see `Channel::write_now`).
+pub(crate) struct Immediate<'a>(pub(crate) &'a Channel);
+
+impl crate::writer::Output for Immediate<'_> {
+    fn write_soon(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected> {
+        self.0.write_now(parts)
+    }
+
+    fn write_file(&self, _file: FileBuffer) -> Result<(), ClientDisconnected> {
+        Err(ClientDisconnected)
+    }
+
+    fn is_draining(&self) -> bool {
+        self.0.is_draining()
     }
 }
 

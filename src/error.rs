@@ -72,6 +72,12 @@ impl HttpError {
         HttpError::new(431, detail)
     }
 
+    /// `503 Service Unavailable`: the server sheds load (`max_queue_depth`,
+    /// `max_queue_wait`, `connection_limit`); sent with `Retry-After: 1`.
+    pub fn service_unavailable(detail: impl Into<Cow<'static, str>>) -> HttpError {
+        HttpError::new(503, detail)
+    }
+
     /// `500 Internal Server Error`: the application failed or panicked.
     pub fn internal_server_error(detail: impl Into<Cow<'static, str>>) -> HttpError {
         HttpError::new(500, detail)

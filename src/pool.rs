@@ -28,6 +28,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,10 @@ struct State<T> {
 
 struct Shared<T> {
     state: Mutex<State<T>>,
+    /// `state.queue.len()`, stored under the lock whenever it changes, so
+    /// that the I/O thread can shed load without taking the lock (a stale
+    /// value by one task is harmless there).
+    queued: AtomicUsize,
     queue_cv: Condvar,
     thread_exit_cv: Condvar,
     name: String,
@@ -100,6 +105,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
                     pending_wakeups: 0,
                     last_depth_warning: None,
                 }),
+                queued: AtomicUsize::new(0),
                 queue_cv: Condvar::new(),
                 thread_exit_cv: Condvar::new(),
                 name: name.to_string(),
@@ -122,6 +128,11 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
     #[cfg(test)]
     pub fn queue_len(&self) -> usize {
         self.lock().queue.len()
+    }
+
+    /// Tasks waiting for a thread (without the lock; see `Shared::queued`).
+    pub(crate) fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     /// Threads, busy threads and queued tasks, for the statistics.
@@ -179,6 +190,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
     pub fn add_task(&self, task: T) {
         let mut st = self.lock();
         st.queue.push_back(task);
+        self.shared.queued.store(st.queue.len(), Ordering::Relaxed);
         self.wake_locked(st);
     }
 
@@ -190,6 +202,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
         let mut st = self.lock();
         let before = st.queue.len();
         st.queue.extend(tasks);
+        self.shared.queued.store(st.queue.len(), Ordering::Relaxed);
         if st.queue.len() > before {
             self.wake_locked(st);
         }
@@ -244,6 +257,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
         }
         if cancel_pending {
             let pending: Vec<T> = st.queue.drain(..).collect();
+            self.shared.queued.store(0, Ordering::Relaxed);
             self.shared.queue_cv.notify_all();
             drop(st);
             if !pending.is_empty() {
@@ -282,7 +296,9 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
                 shared.thread_exit_cv.notify_one();
                 return;
             }
-            let Some(task) = st.queue.pop_front() else {
+            let next = st.queue.pop_front();
+            shared.queued.store(st.queue.len(), Ordering::Relaxed);
+            let Some(task) = next else {
                 continue;
             };
             // Work is left and a thread is waiting with no signal on its

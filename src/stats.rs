@@ -30,6 +30,7 @@ struct IoCounts {
     timed_out: AtomicU64,
     requests: AtomicU64,
     parse_errors: AtomicU64,
+    shed: AtomicU64,
     bytes_received: AtomicU64,
 }
 
@@ -111,6 +112,12 @@ impl Counters {
         add(&self.work.0.bytes_sent, bytes as u64);
     }
 
+    /// A request was answered 503 to shed load (`max_queue_depth` on the
+    /// I/O thread, `max_queue_wait` on a worker).
+    pub(crate) fn shed(&self) {
+        add(&self.io.0.shed, 1);
+    }
+
     /// A response with this status went out (its head, at least).
     pub(crate) fn response(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
@@ -147,6 +154,7 @@ impl Counters {
             connections_not_reading: get(&work.not_reading),
             requests_received: get(&io.requests),
             parse_errors: get(&io.parse_errors),
+            requests_shed: get(&io.shed),
             responses: [0, 1, 2, 3, 4].map(|i| get(&work.responses[i])),
             requests_in_app: get(&work.in_app),
             queue_depth: pool.queued,
@@ -208,6 +216,9 @@ pub struct Stats {
     pub requests_received: u64,
     /// Requests answered with a parse error (400, 413, 414, 431, 501, 505).
     pub parse_errors: u64,
+    /// Requests answered `503` to shed load (`max_queue_depth`,
+    /// `max_queue_wait`) without running the application.
+    pub requests_shed: u64,
     /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`, the server's
     /// own (errors, 408, 503) included.
     pub responses: [u64; 5],
@@ -292,6 +303,12 @@ impl Stats {
             "counter",
             "Requests answered with a parse error.",
             &[("", self.parse_errors)],
+        );
+        metric(
+            "requests_shed_total",
+            "counter",
+            "Requests answered 503 to shed load, without the application.",
+            &[("", self.requests_shed)],
         );
         metric(
             "responses_total",

@@ -43,6 +43,23 @@ pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed) -> bool {
     }
 }
 
+/// Answers a request that waited too long for a worker (`max_queue_wait`)
+/// with 503, without running the application. Returns true: the
+/// connection closes after it.
+pub(crate) fn shed(chan: &Arc<Channel>, parsed: Parsed) -> bool {
+    let (version, is_head) = match &parsed {
+        Parsed::Request(head, _) => (head.version(), head.method() == "HEAD"),
+        Parsed::Error(..) => return run(chan, parsed),
+    };
+    chan.server.counters.shed();
+    let err = HttpError::service_unavailable(format!(
+        "The request waited more than {} seconds for a worker (max_queue_wait).",
+        chan.server.adj.max_queue_wait
+    ));
+    error_task(chan, &err, version, is_head);
+    true
+}
+
 /// Sends an error response; the connection always closes after it.
 fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool) {
     chan.server.counters.response(err.code());

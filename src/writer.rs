@@ -611,6 +611,10 @@ pub(crate) fn write_error<O: Output + ?Sized>(
     if let Some(ident) = ident {
         let _ = write!(h, "Server: {ident}\r\n");
     }
+    if err.code() == 503 {
+        // Load shed: the client may come back shortly.
+        h.push_str("Retry-After: 1\r\n");
+    }
     h.push_str("\r\n");
     let body = if head_only { "" } else { body.as_str() };
     // A client that is gone needs no answer.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::stream::{Fed, Phase, RequestStream, StreamEvent};
-use super::{is_disconnect, Channel, Continue, Life, ReadSide, Sink};
+use super::{is_disconnect, Channel, Continue, Immediate, Life, ReadSide, Sink};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
 use crate::error::HttpError;
 use crate::parser::{Parsed, Version};
@@ -78,7 +78,10 @@ impl ChannelDispatcher {
             return;
         }
         let mut completed = false;
+        let max_queue_depth = chan.server.adj.max_queue_depth;
         let fed = self.stream.feed(data, |event| match event {
+            // Shed: what follows the 503 is not parsed further.
+            _ if rs.read == ReadSide::Done => {}
             StreamEvent::ExpectsContinue => {
                 if rs.cont != Continue::Sent {
                     if rs.requests.is_empty() {
@@ -94,8 +97,34 @@ impl ChannelDispatcher {
                     .counters
                     .request(matches!(parsed, Parsed::Error(..)));
                 rs.cont = Continue::NotSent;
+                if rs.requests.is_empty()
+                    && max_queue_depth > 0
+                    && chan.server.pool.queued() + cx.staged_len() >= max_queue_depth
+                {
+                    if let Parsed::Request(head, _) = &parsed {
+                        // Too many wait for a worker already: answered here,
+                        // without the pool or the application.
+                        rs.read = ReadSide::Done;
+                        chan.close_after_output(&mut rs);
+                        let counters = &chan.server.counters;
+                        counters.shed();
+                        counters.response(503);
+                        let err = HttpError::service_unavailable(format!(
+                            "{max_queue_depth} or more requests are waiting for a worker (max_queue_depth)."
+                        ));
+                        write_error(
+                            &Immediate(chan),
+                            chan.server.adj.ident.as_deref(),
+                            &err,
+                            head.version(),
+                            head.method() == "HEAD",
+                        );
+                        return;
+                    }
+                }
                 rs.requests.push_back(Some(parsed));
                 if rs.requests.len() == 1 {
+                    rs.queued_ms = chan.server.now_ms();
                     // Handed to the pool at the end of the loop round, with
                     // the round's other requests.
                     cx.stage(Arc::clone(chan));
@@ -171,7 +200,7 @@ impl ChannelDispatcher {
         chan.server.counters.timed_out();
         chan.server.counters.response(408);
         write_error(
-            &**chan,
+            &Immediate(chan),
             chan.server.adj.ident.as_deref(),
             &err,
             Version::Http11,

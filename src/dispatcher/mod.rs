@@ -319,6 +319,11 @@ impl Cx<'_> {
         self.lent.staged.push(chan);
     }
 
+    /// Channels staged so far this round (not yet in the pool's queue).
+    pub(crate) fn staged_len(&self) -> usize {
+        self.lent.staged.len()
+    }
+
     /// Asks the map to evaluate `token` in this round or the next.
     pub(crate) fn wake(&mut self, token: Token) {
         self.lent.woken.push(token);
