@@ -18,9 +18,10 @@
 //!   `futex` system calls whenever the workers are busy, and a burst of
 //!   tasks no longer wakes every idle thread at once to fight over the
 //!   queue.
-//! * The "Task queue depth is N" warning is written at most once a second
-//!   (with the current depth), so that a loaded server does not spend its
-//!   time logging; waitress writes it for every queued task.
+//! * Instead of waitress's "Task queue depth is N" for every queued task,
+//!   one warning a minute at most says what the operator can do: "N
+//!   requests waiting for T busy threads; the oldest waited S s; see
+//!   max_queue_depth, max_queue_wait and threads".
 //!
 //! Thread: both: the I/O thread queues tasks; the pool's own threads run
 //! them.
@@ -31,6 +32,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// How often, at most, the pool warns that requests wait for threads.
+const QUEUE_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Work for the pool.
 pub trait Task: Send + 'static {
@@ -43,7 +47,8 @@ pub trait Task: Send + 'static {
 
 struct State<T> {
     threads: BTreeSet<usize>,
-    queue: VecDeque<T>,
+    /// Tasks with the moment they were queued.
+    queue: VecDeque<(T, Instant)>,
     stop_count: usize,
     active_count: usize,
     /// Threads signalled on `queue_cv` that have not woken up yet.
@@ -189,7 +194,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
     /// Queues a task, waking an idle thread if there is one.
     pub fn add_task(&self, task: T) {
         let mut st = self.lock();
-        st.queue.push_back(task);
+        st.queue.push_back((task, Instant::now()));
         self.shared.queued.store(st.queue.len(), Ordering::Relaxed);
         self.wake_locked(st);
     }
@@ -201,7 +206,8 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
     pub fn add_tasks(&self, tasks: impl IntoIterator<Item = T>) {
         let mut st = self.lock();
         let before = st.queue.len();
-        st.queue.extend(tasks);
+        let now = Instant::now();
+        st.queue.extend(tasks.into_iter().map(|t| (t, now)));
         self.shared.queued.store(st.queue.len(), Ordering::Relaxed);
         if st.queue.len() > before {
             self.wake_locked(st);
@@ -222,14 +228,22 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
             let now = Instant::now();
             let due = st
                 .last_depth_warning
-                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+                .is_none_or(|t| now.duration_since(t) >= QUEUE_WARNING_EVERY);
             if due {
                 st.last_depth_warning = Some(now);
+                let oldest = st
+                    .queue
+                    .front()
+                    .map_or(Duration::ZERO, |(_, at)| now.duration_since(*at));
+                let threads = st.threads.len().saturating_sub(st.stop_count);
                 drop(st);
                 crate::logging::write(
                     crate::logging::Level::Warning,
                     "maitred.queue",
-                    format_args!("Task queue depth is {}", depth - idle),
+                    format_args!(
+                        "{depth} requests waiting for {threads} busy threads; the oldest waited {:.1} s; see max_queue_depth, max_queue_wait and threads",
+                        oldest.as_secs_f64()
+                    ),
                 );
             }
         }
@@ -256,7 +270,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
             };
         }
         if cancel_pending {
-            let pending: Vec<T> = st.queue.drain(..).collect();
+            let pending: Vec<T> = st.queue.drain(..).map(|(t, _)| t).collect();
             self.shared.queued.store(0, Ordering::Relaxed);
             self.shared.queue_cv.notify_all();
             drop(st);
@@ -296,7 +310,7 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
                 shared.thread_exit_cv.notify_one();
                 return;
             }
-            let next = st.queue.pop_front();
+            let next = st.queue.pop_front().map(|(t, _)| t);
             shared.queued.store(st.queue.len(), Ordering::Relaxed);
             let Some(task) = next else {
                 continue;
