@@ -486,6 +486,12 @@ settings! {
         kind: Int, default: "0", waitress: new,
         help: "When this many connections' requests already wait for a worker, a newly received request is answered 503 with Retry-After: 1 at once; 0 is no limit (not in waitress).",
     }
+    /// Threads cannot be interrupted: the warning says which request holds
+    /// one, so that the application can bound its own work.
+    slow_request_warning: u64 {
+        kind: Int, default: "0", waitress: new,
+        help: "Log one warning for each request still in the application after this many seconds (method, path, client, thread, time so far); 0 is off (not in waitress).",
+    }
     max_queue_wait: u64 {
         kind: Int, default: "0", waitress: new,
         help: "A request that waited this many seconds for a worker is answered 503 with Retry-After: 1 instead of running the application; 0 is off (not in waitress).",

@@ -49,7 +49,7 @@ use crate::parser::ParserConfig;
 use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
 use crate::request::ConnEnviron;
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counters, InApp, Stats};
 use crate::sys::{self, Addr};
 use crate::trigger::Notifier;
 use crate::App;
@@ -76,6 +76,8 @@ pub(crate) struct ServerShared {
     pub(crate) notifier: Arc<Notifier>,
     /// What the server has done ([`ServerHandle::stats`]).
     pub(crate) counters: Counters,
+    /// The requests in the application, while `slow_request_warning` is on.
+    pub(crate) in_app: InApp,
     /// Channels receiving a request under a deadline
     /// (`request_head_timeout`, `request_body_timeout`): the loop sweeps
     /// for deadlines only while there are some. Only the I/O thread
@@ -517,6 +519,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         notifier: Arc::clone(&notifier),
         receive_clocks: AtomicUsize::new(0),
         counters: Counters::new(),
+        in_app: InApp::default(),
         parser_config,
         proxy,
         epoch: Instant::now(),
@@ -667,6 +670,8 @@ impl Server {
             || (adj.request_body_timeout > 0 && adj.min_request_body_rate > 0);
         let mut next_deadline_sweep = Instant::now() + DEADLINE_SWEEP;
         let mut next_admission_report = Instant::now() + ADMISSION_REPORT;
+        let mut next_slow_check = Instant::now() + Duration::from_secs(1);
+        let slow_setting = adj.slow_request_warning;
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -713,6 +718,14 @@ impl Server {
             if now >= next_cleanup {
                 next_cleanup = now + cleanup;
                 self.map.maintenance(now);
+            }
+            if slow_setting > 0 && now >= next_slow_check {
+                next_slow_check = now + Duration::from_secs(1);
+                let limit = Duration::from_secs(slow_setting);
+                let n = self.shared.in_app.warn_slow(limit, slow_setting);
+                for _ in 0..n {
+                    self.shared.counters.slow();
+                }
             }
             if now >= next_admission_report {
                 next_admission_report = now + ADMISSION_REPORT;

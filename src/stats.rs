@@ -31,6 +31,7 @@ struct IoCounts {
     requests: AtomicU64,
     parse_errors: AtomicU64,
     shed: AtomicU64,
+    slow: AtomicU64,
     bytes_received: AtomicU64,
 }
 
@@ -118,6 +119,11 @@ impl Counters {
         add(&self.io.0.shed, 1);
     }
 
+    /// A request passed `slow_request_warning` in the application.
+    pub(crate) fn slow(&self) {
+        add(&self.io.0.slow, 1);
+    }
+
     /// A response with this status went out (its head, at least).
     pub(crate) fn response(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
@@ -155,6 +161,7 @@ impl Counters {
             requests_received: get(&io.requests),
             parse_errors: get(&io.parse_errors),
             requests_shed: get(&io.shed),
+            slow_requests: get(&io.slow),
             responses: [0, 1, 2, 3, 4].map(|i| get(&work.responses[i])),
             requests_in_app: get(&work.in_app),
             queue_depth: pool.queued,
@@ -219,6 +226,9 @@ pub struct Stats {
     /// Requests answered `503` to shed load (`max_queue_depth`,
     /// `max_queue_wait`) without running the application.
     pub requests_shed: u64,
+    /// Requests that were in the application longer than
+    /// `slow_request_warning` (each warned about once).
+    pub slow_requests: u64,
     /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`, the server's
     /// own (errors, 408, 503) included.
     pub responses: [u64; 5],
@@ -311,6 +321,12 @@ impl Stats {
             &[("", self.requests_shed)],
         );
         metric(
+            "slow_requests_total",
+            "counter",
+            "Requests in the application longer than slow_request_warning.",
+            &[("", self.slow_requests)],
+        );
+        metric(
             "responses_total",
             "counter",
             "Responses sent, by status class.",
@@ -359,5 +375,70 @@ impl Stats {
             &[("", self.bytes_sent)],
         );
         out
+    }
+}
+
+/// The requests in the application now, for `slow_request_warning`: kept
+/// only while the setting is on (a lock per request then, none otherwise).
+#[derive(Debug, Default)]
+pub(crate) struct InApp {
+    next_id: std::sync::atomic::AtomicU64,
+    running: std::sync::Mutex<Vec<Running>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    id: u64,
+    what: String,
+    started: Instant,
+    warned: bool,
+}
+
+/// Takes a request out of [`InApp`] when dropped (also on a panic).
+#[derive(Debug)]
+pub(crate) struct InAppGuard<'a> {
+    registry: &'a InApp,
+    id: u64,
+}
+
+impl Drop for InAppGuard<'_> {
+    fn drop(&mut self) {
+        crate::lock(&self.registry.running).retain(|r| r.id != self.id);
+    }
+}
+
+impl InApp {
+    /// Notes that the request described by `what` entered the application
+    /// on this thread.
+    pub(crate) fn enter(&self, what: String) -> InAppGuard<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        crate::lock(&self.running).push(Running {
+            id,
+            what,
+            started: Instant::now(),
+            warned: false,
+        });
+        InAppGuard { registry: self, id }
+    }
+
+    /// Warns once about each request in the application longer than
+    /// `limit`; returns how many were warned about now.
+    pub(crate) fn warn_slow(&self, limit: Duration, setting: u64) -> u64 {
+        let mut warned = 0;
+        let now = Instant::now();
+        let mut running = crate::lock(&self.running);
+        for r in running.iter_mut().filter(|r| !r.warned) {
+            let elapsed = now.duration_since(r.started);
+            if elapsed > limit {
+                r.warned = true;
+                warned += 1;
+                crate::log_warning!(
+                    "Slow request: {} in the application for {:.1} s (slow_request_warning={setting}); a thread cannot be interrupted: bound the work in the application, or use max_queue_wait to stop queued requests from waiting behind it",
+                    r.what,
+                    elapsed.as_secs_f64()
+                );
+            }
+        }
+        warned
     }
 }

@@ -106,6 +106,16 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
             }
         }
         let _leave = Leave(&server.counters);
+        let _watched = (server.adj.slow_request_warning > 0).then(|| {
+            let thread = std::thread::current();
+            server.in_app.enter(format!(
+                "{} {} from {} on thread {}",
+                req.method(),
+                req.uri(),
+                req.remote_addr(),
+                thread.name().unwrap_or("?")
+            ))
+        });
         server.app.call(&mut req)
     });
     if malformed_proxy_header {
