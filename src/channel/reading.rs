@@ -31,6 +31,17 @@ pub(crate) struct ChannelDispatcher {
     /// A request of this connection was received in full (it is a
     /// keep-alive connection between requests when idle).
     served: bool,
+    /// The map registered it (and the statistics count it open until it
+    /// is dropped; a refused connection never is).
+    registered: bool,
+}
+
+impl Drop for ChannelDispatcher {
+    fn drop(&mut self) {
+        if self.registered {
+            self.chan.server.counters.connection_closed();
+        }
+    }
 }
 
 /// The answer to a connection for which no room could be made at
@@ -64,6 +75,7 @@ impl ChannelDispatcher {
             stream,
             clock: Clock::Idle,
             served: false,
+            registered: false,
         }
     }
 
@@ -259,7 +271,10 @@ impl Dispatcher for ChannelDispatcher {
     fn set_token(&mut self, token: Token) {
         // Called once, when the map registers the connection.
         self.chan.token.store(token.as_u64(), Ordering::Relaxed);
-        self.chan.server.counters.connection_opened();
+        if !self.registered {
+            self.registered = true;
+            self.chan.server.counters.connection_opened();
+        }
     }
 
     fn closing(&self) -> bool {
@@ -355,7 +370,6 @@ impl Dispatcher for ChannelDispatcher {
 
     fn handle_close(&mut self, _cx: &mut Cx<'_>) {
         self.set_clock(Clock::Idle);
-        self.chan.server.counters.connection_closed();
         let chan = &self.chan;
         {
             let mut out = chan.out();
