@@ -486,6 +486,24 @@ settings! {
         kind: Int, default: "0", waitress: new,
         help: "When this many connections' requests already wait for a worker, a newly received request is answered 503 with Retry-After: 1 at once; 0 is no limit (not in waitress).",
     }
+    /// The log has its own writer thread and a bounded queue: a slow disk
+    /// never delays a request (lines are dropped and counted instead).
+    /// `log` (with the `log` feature) sends lines to the `log` facade, target
+    /// `maitred::access`. [`ServerHandle::reopen_logs`](crate::ServerHandle::reopen_logs)
+    /// (and SIGHUP under [`serve`](crate::serve)) reopens the file.
+    access_log: String {
+        kind: Str, default: "", metavar: "FILE", waitress: new,
+        help: "Write an access log line for every response: '-' for standard error, or a file (appended to, created 0640); empty is off (not in waitress).",
+    }
+    /// Directives: `%h` client, `%l` `%u` `-`, `%t` time received, `%r`
+    /// request line, `%>s` (or `%s`) status, `%b` body bytes, `%D`
+    /// microseconds and `%T` seconds from the request received to the
+    /// response written, `%{NAME}i` a request header, `%{NAME}o` a response
+    /// header, `%%`.
+    access_log_format: String {
+        kind: Str, default: "combined", metavar: "FORMAT", waitress: new,
+        help: "The access log's lines: common, combined, json (one object a line), or an Apache-style template of %h %l %u %t %r %>s %b %D %T %{NAME}i %{NAME}o (not in waitress).",
+    }
     /// Threads cannot be interrupted: the warning says which request holds
     /// one, so that the application can bound its own work.
     slow_request_warning: u64 {

@@ -98,7 +98,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::buffers::{FileBuffer, Front, OutBuffer, OverflowableBuffer};
 use crate::dispatcher::Token;
@@ -207,7 +207,8 @@ enum Continue {
 struct ReqState {
     /// Complete requests, oldest first. The front one is `None` while a
     /// worker runs it.
-    requests: VecDeque<Option<Parsed>>,
+    /// With the moment each was received in full.
+    requests: VecDeque<Option<(Parsed, Instant)>>,
     read: ReadSide,
     cont: Continue,
     /// When the channel last entered the pool's queue (milliseconds since
@@ -682,7 +683,7 @@ impl Channel {
                     rs.queued_ms,
                 )
             };
-            let Some(parsed) = parsed else {
+            let Some((parsed, received)) = parsed else {
                 break;
             };
             // The first request of a run waited in the pool's queue; one
@@ -698,9 +699,9 @@ impl Channel {
             let close_on_finish = if !self.is_connected() {
                 true
             } else if waited_too_long {
-                crate::task::shed(self, parsed)
+                crate::task::shed(self, parsed, received)
             } else {
-                crate::task::run(self, parsed)
+                crate::task::run(self, parsed, received)
             };
             let close = close_on_finish || self.is_draining();
             if close {

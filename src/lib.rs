@@ -42,6 +42,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod access_log;
 mod activation;
 mod adjustments;
 mod buffers;

@@ -20,7 +20,7 @@
 //!   queue.
 //! * Instead of waitress's "Task queue depth is N" for every queued task,
 //!   one warning a minute at most says what the operator can do: "N
-//!   requests waiting for T busy threads; the oldest waited S s; see
+//!   requests waiting for the T worker threads; the oldest waited S s; see
 //!   max_queue_depth, max_queue_wait and threads".
 //!
 //! Thread: both: the I/O thread queues tasks; the pool's own threads run
@@ -241,7 +241,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
                     crate::logging::Level::Warning,
                     "maitred.queue",
                     format_args!(
-                        "{depth} requests waiting for {threads} busy threads; the oldest waited {:.1} s; see max_queue_depth, max_queue_wait and threads",
+                        "{depth} requests waiting for the {threads} worker threads; the oldest waited {:.1} s; see max_queue_depth, max_queue_wait and threads",
                         oldest.as_secs_f64()
                     ),
                 );

@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::access_log::AccessLog;
 use crate::adjustments::{Adjustments, ListenSpec};
 use crate::channel::{Channel, ChannelDispatcher};
 use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Map, Progress, Role, Token};
@@ -76,6 +77,8 @@ pub(crate) struct ServerShared {
     pub(crate) notifier: Arc<Notifier>,
     /// What the server has done ([`ServerHandle::stats`]).
     pub(crate) counters: Counters,
+    /// The access log, when `access_log` is set.
+    pub(crate) access_log: Option<AccessLog>,
     /// The requests in the application, while `slow_request_warning` is on.
     pub(crate) in_app: InApp,
     /// Channels receiving a request under a deadline
@@ -344,7 +347,23 @@ impl ServerHandle {
     /// atomic loads and one lock of the pool's queue), so it can be served
     /// on every scrape.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot(self.shared.pool.figures())
+        let dropped = self
+            .shared
+            .access_log
+            .as_ref()
+            .map_or(0, AccessLog::dropped);
+        self.shared
+            .counters
+            .snapshot(self.shared.pool.figures(), dropped)
+    }
+
+    /// Reopens the access log's file (for logrotate: after the file was
+    /// moved, new lines go to a new file of the same name).
+    /// [`Server::serve`] calls it on SIGHUP.
+    pub fn reopen_logs(&self) {
+        if let Some(log) = &self.shared.access_log {
+            log.reopen();
+        }
     }
 }
 
@@ -483,6 +502,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
     }
     let specs = adj.resolve()?;
     let proxy = ProxyConfig::from_adjustments(&adj)?;
+    let access_log = AccessLog::open(&adj.access_log, &adj.access_log_format)?;
     let mut listeners = Vec::new();
     for spec in &specs {
         listeners.push(open_listener(spec, &adj)?);
@@ -520,6 +540,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         receive_clocks: AtomicUsize::new(0),
         counters: Counters::new(),
         in_app: InApp::default(),
+        access_log,
         parser_config,
         proxy,
         epoch: Instant::now(),
@@ -624,8 +645,9 @@ impl Server {
 
     /// Runs the server as [`serve`](crate::serve) does: logs `Serving on
     /// <url>` for every listener and runs until SIGINT or SIGTERM (or
-    /// [`ServerHandle::shutdown`]), then stops gracefully. The signal
-    /// handlers are installed for the time it runs. Use it instead of
+    /// [`ServerHandle::shutdown`]), then stops gracefully; SIGHUP reopens
+    /// the access log. The signal handlers are installed for the time it
+    /// runs. Use it instead of
     /// `serve` to keep a [`ServerHandle`] first (for its statistics, say).
     ///
     /// ```no_run
@@ -676,6 +698,12 @@ impl Server {
         loop {
             let now = Instant::now();
             if stop_deadline.is_none() {
+                if self.watch_signals && sys::signals::take_hangup() {
+                    if let Some(log) = &self.shared.access_log {
+                        crate::log_info!("SIGHUP: reopening the access log");
+                        log.reopen();
+                    }
+                }
                 let signalled = self.watch_signals && sys::signals::take().is_some();
                 if signalled || self.stop.load(Ordering::SeqCst) {
                     crate::log_info!("Shutting down: no longer accepting connections");
@@ -762,6 +790,10 @@ impl Server {
         self.finished = true;
         self.shared.pool.shutdown(true, Duration::from_secs(1));
         self.map.close_all(Instant::now());
+        // What the access log still holds is written before `run` returns.
+        if let Some(log) = &self.shared.access_log {
+            log.close();
+        }
     }
 }
 

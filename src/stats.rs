@@ -145,7 +145,7 @@ impl Counters {
     }
 
     /// A snapshot; the pool's figures come from its own lock.
-    pub(crate) fn snapshot(&self, pool: PoolFigures) -> Stats {
+    pub(crate) fn snapshot(&self, pool: PoolFigures, access_log_dropped: u64) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let io = &self.io.0;
         let work = &self.work.0;
@@ -169,6 +169,7 @@ impl Counters {
             threads_busy: pool.busy,
             bytes_received: get(&io.bytes_received),
             bytes_sent: get(&work.bytes_sent),
+            access_log_dropped,
         }
     }
 }
@@ -244,6 +245,8 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Bytes sent to clients.
     pub bytes_sent: u64,
+    /// Access-log lines dropped because the log's writer fell behind.
+    pub access_log_dropped: u64,
 }
 
 impl Stats {
@@ -373,6 +376,12 @@ impl Stats {
             "counter",
             "Bytes sent to clients.",
             &[("", self.bytes_sent)],
+        );
+        metric(
+            "access_log_dropped_total",
+            "counter",
+            "Access-log lines dropped because the writer fell behind.",
+            &[("", self.access_log_dropped)],
         );
         out
     }

@@ -634,7 +634,8 @@ pub(crate) fn raise_fd_limit(want: u64) -> io::Result<u64> {
 }
 
 pub(crate) mod signals {
-    //! SIGINT/SIGTERM → graceful stop, for [`crate::serve`].
+    //! SIGINT/SIGTERM → graceful stop, SIGHUP → reopen the logs, for
+    //! [`crate::serve`].
     //!
     //! The handler is async-signal-safe: it stores the signal number in an
     //! atomic and writes to the trigger's descriptor with `write(2)`, which
@@ -645,10 +646,16 @@ pub(crate) mod signals {
     use std::sync::atomic::{AtomicI32, Ordering};
 
     static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+    /// SIGHUP arrived: reopen the logs (not a stop).
+    static HANGUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
     extern "C" fn on_signal(sig: libc::c_int) {
-        SIGNALLED.store(sig, Ordering::SeqCst);
+        if sig == libc::SIGHUP {
+            HANGUP.store(true, Ordering::SeqCst);
+        } else {
+            SIGNALLED.store(sig, Ordering::SeqCst);
+        }
         let fd = WAKE_FD.load(Ordering::SeqCst);
         if fd >= 0 {
             let one: u64 = 1;
@@ -666,7 +673,8 @@ pub(crate) mod signals {
     pub(crate) fn install(wake_fd: RawFd) -> io::Result<()> {
         WAKE_FD.store(wake_fd, Ordering::SeqCst);
         SIGNALLED.store(0, Ordering::SeqCst);
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        HANGUP.store(false, Ordering::SeqCst);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             // SAFETY: all-zero is a valid sigaction; we then set a handler
             // with the right C signature and an empty mask.
             let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -684,7 +692,7 @@ pub(crate) mod signals {
     /// Restores the default disposition and forgets the descriptor.
     pub(crate) fn uninstall() {
         WAKE_FD.store(-1, Ordering::SeqCst);
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             // SAFETY: all-zero is a valid sigaction; SIG_DFL restores the
             // default disposition.
             let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -696,7 +704,13 @@ pub(crate) mod signals {
         }
     }
 
-    /// The signal received since `install`, if any (and clears it).
+    /// Whether SIGHUP arrived since the last call.
+    pub(crate) fn take_hangup() -> bool {
+        HANGUP.swap(false, Ordering::SeqCst)
+    }
+
+    /// The stopping signal received since `install`, if any (and clears
+    /// it).
     pub(crate) fn take() -> Option<i32> {
         match SIGNALLED.swap(0, Ordering::SeqCst) {
             0 => None,

@@ -7,7 +7,9 @@
 //! Thread: a worker thread.
 
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
+use crate::access_log::{AccessLog, Record};
 use crate::buffers::{FileBuffer, RequestBody};
 use crate::channel::{Channel, ClientDisconnected};
 use crate::error::HttpError;
@@ -31,37 +33,101 @@ impl Output for Channel {
 
 /// Runs one parsed request on a worker: the application's response, or the
 /// parser's error. Returns whether the connection must close afterwards.
-pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed) -> bool {
+pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed, received: Instant) -> bool {
     match parsed {
         Parsed::Error(err, version) => {
             // The method of a request that could not be parsed is not
             // known: the body goes out, and the connection closes after it.
-            error_task(chan, &err, version, false);
+            let bytes = error_task(chan, &err, version, false);
+            if let Some(log) = &chan.server.access_log {
+                log_line(
+                    log,
+                    &chan.origin.remote_addr,
+                    None,
+                    &[],
+                    &[],
+                    Some(err.code()),
+                    bytes,
+                    received,
+                );
+            }
             true
         }
-        Parsed::Request(head, body) => app_task(chan, head, body),
+        Parsed::Request(head, body) => app_task(chan, head, body, received),
     }
+}
+
+/// Formats and queues one access-log line.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn log_line(
+    log: &AccessLog,
+    client: &str,
+    request: Option<(&[u8], &[u8], &str)>,
+    request_headers: &[Option<&[u8]>],
+    response_headers: &[Option<&[u8]>],
+    status: Option<u16>,
+    bytes: u64,
+    received: Instant,
+) {
+    let duration = received.elapsed();
+    log.log(&Record {
+        client,
+        received: SystemTime::now().checked_sub(duration),
+        request,
+        status,
+        bytes,
+        duration,
+        request_headers: request_headers.to_vec(),
+        response_headers: response_headers.to_vec(),
+    });
+}
+
+/// The request headers an access-log line shows.
+fn logged_headers<'a>(log: &AccessLog, head: &'a RequestHead) -> Vec<Option<&'a [u8]>> {
+    log.request_headers()
+        .iter()
+        .map(|n| head.header(n))
+        .collect()
 }
 
 /// Answers a request that waited too long for a worker (`max_queue_wait`)
 /// with 503, without running the application. Returns true: the
 /// connection closes after it.
-pub(crate) fn shed(chan: &Arc<Channel>, parsed: Parsed) -> bool {
-    let (version, is_head) = match &parsed {
-        Parsed::Request(head, _) => (head.version(), head.method() == "HEAD"),
-        Parsed::Error(..) => return run(chan, parsed),
+pub(crate) fn shed(chan: &Arc<Channel>, parsed: Parsed, received: Instant) -> bool {
+    let head = match &parsed {
+        Parsed::Request(head, _) => head,
+        Parsed::Error(..) => return run(chan, parsed, received),
     };
     chan.server.counters.shed();
     let err = HttpError::service_unavailable(format!(
         "The request waited more than {} seconds for a worker (max_queue_wait).",
         chan.server.adj.max_queue_wait
     ));
-    error_task(chan, &err, version, is_head);
+    let bytes = error_task(chan, &err, head.version(), head.method() == "HEAD");
+    if let Some(log) = &chan.server.access_log {
+        let protocol = match head.version() {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        };
+        let request = (head.method().as_bytes(), head.uri().as_bytes(), protocol);
+        let headers = logged_headers(log, head);
+        log_line(
+            log,
+            &chan.origin.remote_addr,
+            Some(request),
+            &headers,
+            &[],
+            Some(503),
+            bytes,
+            received,
+        );
+    }
     true
 }
 
 /// Sends an error response; the connection always closes after it.
-fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool) {
+/// Returns the body bytes sent (for the access log).
+fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool) -> u64 {
     chan.server.counters.response(err.code());
     write_error(
         chan,
@@ -69,7 +135,7 @@ fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool
         err,
         version,
         head_only,
-    );
+    )
 }
 
 /// The detail of a 500: the failure itself when `expose_tracebacks`, else
@@ -82,7 +148,7 @@ fn internal_error_detail(chan: &Channel, what: &str) -> String {
     }
 }
 
-fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
+fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody, received: Instant) -> bool {
     let server = &chan.server;
     let mut w = ResponseWriter::new(&**chan, server.adj.ident.as_deref(), &head);
     let version = head.version();
@@ -124,6 +190,21 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
     // The request (and its body, which may be a large temporary file) is
     // kept until the response is sent, as waitress does; its path is only
     // formatted if something has to be logged.
+    // What the access log shows of the response's headers, taken before
+    // the response is handed over.
+    let logged_response_headers: Vec<Option<Vec<u8>>> = match (&server.access_log, &outcome) {
+        (Some(log), Ok(resp)) => log
+            .response_headers()
+            .iter()
+            .map(|n| {
+                resp.headers()
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.as_bytes().to_vec())
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let outcome = match outcome {
         Ok(resp) => match crate::catch_panic(|| w.send(resp)) {
             Ok(r) => r,
@@ -134,7 +215,8 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
     if w.head_sent() {
         server.counters.response(w.status());
     }
-    match outcome {
+    let mut logged = w.head_sent().then(|| (w.status(), w.body_bytes_sent()));
+    let close = match outcome {
         Ok(()) => w.close_on_finish(),
         Err(Failure::Disconnected) => {
             crate::log_info!("Client disconnected while serving {}", req.path());
@@ -144,14 +226,46 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody) -> bool {
             crate::log_error!("Exception while serving {}: {what}", req.path());
             if !w.head_sent() {
                 let detail = internal_error_detail(chan, &what);
-                error_task(
+                let bytes = error_task(
                     chan,
                     &HttpError::internal_server_error(detail),
                     version,
                     is_head,
                 );
+                logged = Some((500, bytes));
             }
             true
         }
+    };
+    if let Some(log) = &server.access_log {
+        let request = (
+            req.method().as_bytes(),
+            req.uri().as_bytes(),
+            req.protocol(),
+        );
+        let headers: Vec<Option<&[u8]>> = log
+            .request_headers()
+            .iter()
+            .map(|n| req.header(n))
+            .collect();
+        let response_headers: Vec<Option<&[u8]>> = logged_response_headers
+            .iter()
+            .map(|v| v.as_deref())
+            .collect();
+        let (status, bytes) = match logged {
+            Some((s, b)) => (Some(s), b),
+            None => (None, 0),
+        };
+        log_line(
+            log,
+            req.remote_addr(),
+            Some(request),
+            &headers,
+            &response_headers,
+            status,
+            bytes,
+            received,
+        );
     }
+    close
 }

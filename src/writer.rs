@@ -390,6 +390,16 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         self.status
     }
 
+    /// Body bytes handed to the output (none for HEAD or a status without
+    /// a body; no more than a declared length).
+    pub(crate) fn body_bytes_sent(&self) -> u64 {
+        if self.is_head || self.framing == Framing::NoBody {
+            0
+        } else {
+            self.written
+        }
+    }
+
     /// Some of the response (at least its head) was handed to the output:
     /// too late for an error response.
     pub(crate) fn head_sent(&self) -> bool {
@@ -593,7 +603,7 @@ pub(crate) fn write_error<O: Output + ?Sized>(
     err: &HttpError,
     version: Version,
     head_only: bool,
-) {
+) -> u64 {
     let body = err.body(ident);
     let mut h = String::with_capacity(200 + body.len());
     use std::fmt::Write as _;
@@ -619,6 +629,7 @@ pub(crate) fn write_error<O: Output + ?Sized>(
     let body = if head_only { "" } else { body.as_str() };
     // A client that is gone needs no answer.
     let _ = out.write_soon(&[h.as_bytes(), body.as_bytes()]);
+    body.len() as u64
 }
 
 #[cfg(test)]

@@ -348,8 +348,9 @@ fn the_serve_example_runs_until_sigterm() {
     }
     let dir = tree();
     let args = format!(
-        "--app=static\n--root={}\n--listen=127.0.0.1:0\n--thr=2\n--asyncore-use-poll\n--metrics-path=/metrics",
-        dir.path().join("root").display()
+        "--app=static\n--root={}\n--listen=127.0.0.1:0\n--thr=2\n--asyncore-use-poll\n--metrics-path=/metrics\n--access-log={}",
+        dir.path().join("root").display(),
+        dir.path().join("access.log").display()
     );
     let mut cmd = child::command(NAME, "serve", None);
     cmd.env("MAITRED_TEST_ARGS", args);
@@ -383,6 +384,17 @@ fn the_serve_example_runs_until_sigterm() {
         matches!(requests, Some(prometheus_parse::Value::Counter(n)) if n >= 2.0),
         "{text}"
     );
+    // SIGHUP reopens the access log (logrotate moved it) and does not stop
+    // the server.
+    let log = dir.path().join("access.log");
+    // The three requests so far are written before the file moves.
+    common::wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() == 3)
+    });
+    std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    child::signal(ch.id(), libc::SIGHUP);
+    child::wait_for_line(&lines, "reopening the access log", Duration::from_secs(30));
+    assert_eq!(get(addr, "/a.txt").body, b"text\n");
     child::signal(ch.id(), libc::SIGTERM);
     child::wait_for_line(&lines, "Shutting down", Duration::from_secs(30));
     let out = child::wait(ch, Duration::from_secs(30));
@@ -391,4 +403,9 @@ fn the_serve_example_runs_until_sigterm() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // Lines before the SIGHUP in the moved file, the one after in the new.
+    let old = std::fs::read_to_string(dir.path().join("access.log.1")).unwrap();
+    assert!(old.contains("\"GET /a.txt HTTP/1.1\" 200"), "{old}");
+    let new = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(new.lines().count(), 1, "{new}");
 }

@@ -48,6 +48,9 @@ impl Drop for ChannelDispatcher {
 /// `connection_limit`.
 const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 63\r\n\r\nService Unavailable\r\n\r\nThe server is at its connection limit.\r\n";
 
+/// The length of [`REFUSED`]'s body.
+const REFUSED_BODY_LEN: u64 = 63;
+
 /// The deadline clock of the request being received (times in
 /// milliseconds since the server's epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,17 +127,28 @@ impl ChannelDispatcher {
                         let err = HttpError::service_unavailable(format!(
                             "{max_queue_depth} or more requests are waiting for a worker (max_queue_depth)."
                         ));
-                        write_error(
+                        let bytes = write_error(
                             &Immediate(chan),
                             chan.server.adj.ident.as_deref(),
                             &err,
                             head.version(),
                             head.method() == "HEAD",
                         );
+                        if let Some(log) = &chan.server.access_log {
+                            let protocol = match head.version() {
+                                Version::Http10 => "HTTP/1.0",
+                                Version::Http11 => "HTTP/1.1",
+                            };
+                            let request = (head.method().as_bytes(), head.uri().as_bytes(), protocol);
+                            let headers: Vec<Option<&[u8]>> =
+                                log.request_headers().iter().map(|n| head.header(n)).collect();
+                            let now = std::time::Instant::now();
+                            crate::task::log_line(log, &chan.origin.remote_addr, Some(request), &headers, &[], Some(503), bytes, now);
+                        }
                         return;
                     }
                 }
-                rs.requests.push_back(Some(parsed));
+                rs.requests.push_back(Some((parsed, Instant::now())));
                 if rs.requests.len() == 1 {
                     rs.queued_ms = chan.server.now_ms();
                     // Handed to the pool at the end of the loop round, with
@@ -211,13 +225,26 @@ impl ChannelDispatcher {
         let err = HttpError::new(408, detail);
         chan.server.counters.timed_out();
         chan.server.counters.response(408);
-        write_error(
+        let bytes = write_error(
             &Immediate(chan),
             chan.server.adj.ident.as_deref(),
             &err,
             Version::Http11,
             false,
         );
+        if let Some(log) = &chan.server.access_log {
+            let now = std::time::Instant::now();
+            crate::task::log_line(
+                log,
+                &chan.origin.remote_addr,
+                None,
+                &[],
+                &[],
+                Some(408),
+                bytes,
+                now,
+            );
+        }
         self.stream.abandon();
         self.set_clock(Clock::Idle);
         true
@@ -451,6 +478,19 @@ impl Dispatcher for ChannelDispatcher {
         counters.response(503);
         if let Ok(n) = sys::send(fd, REFUSED) {
             counters.sent(n);
+        }
+        if let Some(log) = &self.chan.server.access_log {
+            let now = std::time::Instant::now();
+            crate::task::log_line(
+                log,
+                &self.chan.origin.remote_addr,
+                None,
+                &[],
+                &[],
+                Some(503),
+                REFUSED_BODY_LEN,
+                now,
+            );
         }
         let _ = sys::shutdown_write(fd);
         let mut sink = [0u8; 1024];
