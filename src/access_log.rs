@@ -16,7 +16,6 @@
 //!
 //! Thread: both (workers and the I/O thread log; the writer thread writes).
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
@@ -26,8 +25,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
 
-/// Lines held for the writer thread at most.
-const QUEUE_LINES: usize = 65_536;
+/// Bytes of lines held for the writer thread at most; past it, lines are
+/// dropped (and counted).
+const QUEUE_BYTES: usize = 16 << 20;
+/// The writer is woken early once this much waits; otherwise it wakes on
+/// its own every `WRITE_EVERY`, so that a busy server does not pay a
+/// wake-up per line.
+const WAKE_BYTES: usize = 256 << 10;
+const WRITE_EVERY: Duration = Duration::from_millis(50);
 
 /// One piece of a line format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,25 +232,32 @@ fn clf_time(out: &mut String, t: SystemTime) {
 
 impl Format {
     /// The line for `r`, without its newline.
+    #[cfg(test)]
     pub(crate) fn render(&self, r: &Record<'_>) -> String {
-        let mut out = String::with_capacity(160);
+        let mut out = String::new();
+        self.render_into(&mut out, r);
+        out
+    }
+
+    /// Appends the line for `r` to `out`, without its newline.
+    pub(crate) fn render_into(&self, out: &mut String, r: &Record<'_>) {
         match self {
             Format::Json => {
                 out.push_str("{\"client\":\"");
-                escape_json(&mut out, r.client.as_bytes());
+                escape_json(out, r.client.as_bytes());
                 out.push_str("\",\"time\":\"");
                 if let Some(t) = r.received {
-                    clf_time(&mut out, t);
+                    clf_time(out, t);
                 }
                 out.push_str("\",\"method\":");
                 match r.request {
                     Some((method, target, version)) => {
                         out.push('"');
-                        escape_json(&mut out, method);
+                        escape_json(out, method);
                         out.push_str("\",\"target\":\"");
-                        escape_json(&mut out, target);
+                        escape_json(out, target);
                         out.push_str("\",\"version\":\"");
-                        escape_json(&mut out, version.as_bytes());
+                        escape_json(out, version.as_bytes());
                         out.push('"');
                     }
                     None => out.push_str("null,\"target\":null,\"version\":null"),
@@ -268,7 +280,7 @@ impl Format {
                     match value {
                         Some(v) => {
                             out.push('"');
-                            escape_json(&mut out, v);
+                            escape_json(out, v);
                             out.push('"');
                         }
                         None => out.push_str("null"),
@@ -281,23 +293,23 @@ impl Format {
                 for p in pieces {
                     match p {
                         Piece::Text(t) => out.push_str(t),
-                        Piece::Client => escape_text(&mut out, r.client.as_bytes()),
+                        Piece::Client => escape_text(out, r.client.as_bytes()),
                         Piece::Dash => out.push('-'),
                         Piece::Time => {
                             out.push('[');
                             match r.received {
-                                Some(t) => clf_time(&mut out, t),
+                                Some(t) => clf_time(out, t),
                                 None => out.push('-'),
                             }
                             out.push(']');
                         }
                         Piece::RequestLine => match r.request {
                             Some((method, target, version)) => {
-                                escape_text(&mut out, method);
+                                escape_text(out, method);
                                 out.push(' ');
-                                escape_text(&mut out, target);
+                                escape_text(out, target);
                                 out.push(' ');
-                                escape_text(&mut out, version.as_bytes());
+                                escape_text(out, version.as_bytes());
                             }
                             None => out.push('-'),
                         },
@@ -322,14 +334,14 @@ impl Format {
                         }
                         Piece::RequestHeader(_) => {
                             match r.request_headers.get(req_i).copied().flatten() {
-                                Some(v) => escape_text(&mut out, v),
+                                Some(v) => escape_text(out, v),
                                 None => out.push('-'),
                             }
                             req_i += 1;
                         }
                         Piece::ResponseHeader(_) => {
                             match r.response_headers.get(resp_i).copied().flatten() {
-                                Some(v) => escape_text(&mut out, v),
+                                Some(v) => escape_text(out, v),
                                 None => out.push('-'),
                             }
                             resp_i += 1;
@@ -338,7 +350,6 @@ impl Format {
                 }
             }
         }
-        out
     }
 }
 
@@ -351,10 +362,19 @@ enum Sink {
     Log,
 }
 
+/// Lines waiting for the writer, each ending in a newline.
 #[derive(Debug, Default)]
 struct Queue {
-    lines: VecDeque<String>,
+    text: String,
+    /// The writer was woken for the text there is (not again until it
+    /// takes it).
+    woken: bool,
     stop: bool,
+}
+
+thread_local! {
+    /// Where a line is formatted before it is queued (reused).
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The log: its format, its queue and its writer thread.
@@ -437,20 +457,26 @@ impl AccessLog {
 
     /// Formats and queues the line for `r`; never waits for the disk.
     pub(crate) fn log(&self, r: &Record<'_>) {
-        let line = self.format.render(r);
-        let (lock, cv) = &*self.queue;
-        let mut q = crate::lock(lock);
-        if q.lines.len() >= QUEUE_LINES {
-            drop(q);
+        let queued = LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            self.format.render_into(&mut line, r);
+            line.push('\n');
+            let (lock, cv) = &*self.queue;
+            let mut q = crate::lock(lock);
+            if q.text.len() + line.len() > QUEUE_BYTES {
+                return false;
+            }
+            q.text.push_str(&line);
+            if q.text.len() >= WAKE_BYTES && !q.woken {
+                q.woken = true;
+                cv.notify_one();
+            }
+            true
+        });
+        if !queued {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             self.warn_dropped(dropped);
-            return;
-        }
-        let was_empty = q.lines.is_empty();
-        q.lines.push_back(line);
-        drop(q);
-        if was_empty {
-            cv.notify_one();
         }
     }
 
@@ -498,25 +524,27 @@ impl Drop for AccessLog {
     }
 }
 
-/// The writer thread: takes every queued line at once, writes them, and
-/// flushes before waiting again.
+/// The writer thread: every `WRITE_EVERY` (or sooner when much waits, or
+/// to reopen or stop) it takes all the queued text at once and writes it.
 fn write_lines(queue: &(Mutex<Queue>, Condvar), reopen: &AtomicBool, sink: Sink) {
     let mut file = match &sink {
         Sink::File(p) => open_append(p).ok(),
         _ => None,
     };
-    let mut batch = Vec::new();
+    let mut batch = String::new();
     loop {
         let stop = {
             let (lock, cv) = queue;
             let mut q = crate::lock(lock);
-            while q.lines.is_empty() && !q.stop && !reopen.load(Ordering::Acquire) {
-                q = match cv.wait(q) {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
+            if !q.stop && !reopen.load(Ordering::Acquire) && q.text.len() < WAKE_BYTES {
+                q = match cv.wait_timeout(q, WRITE_EVERY) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
                 };
             }
-            batch.extend(q.lines.drain(..));
+            // Swap buffers: both keep their capacity.
+            std::mem::swap(&mut batch, &mut q.text);
+            q.woken = false;
             q.stop
         };
         if reopen.swap(false, Ordering::AcqRel) {
@@ -530,24 +558,22 @@ fn write_lines(queue: &(Mutex<Queue>, Condvar), reopen: &AtomicBool, sink: Sink)
             }
         }
         if !batch.is_empty() {
-            let mut buf = String::with_capacity(batch.iter().map(|l| l.len() + 1).sum());
-            for l in batch.drain(..) {
-                #[cfg(feature = "log")]
-                if matches!(sink, Sink::Log) {
-                    log::info!(target: "maitred::access", "{l}");
-                    continue;
-                }
-                buf.push_str(&l);
-                buf.push('\n');
-            }
             let written = match (&sink, file.as_mut()) {
-                (Sink::Stderr, _) => io::stderr().lock().write_all(buf.as_bytes()),
-                (Sink::File(_), Some(f)) => f.write_all(buf.as_bytes()),
+                (Sink::Stderr, _) => io::stderr().lock().write_all(batch.as_bytes()),
+                (Sink::File(_), Some(f)) => f.write_all(batch.as_bytes()),
+                #[cfg(feature = "log")]
+                (Sink::Log, _) => {
+                    for l in batch.lines() {
+                        log::info!(target: "maitred::access", "{l}");
+                    }
+                    Ok(())
+                }
                 _ => Ok(()),
             };
             if let Err(e) = written {
                 crate::log_error!("access log: could not write: {e}");
             }
+            batch.clear();
         }
         if stop {
             return;
