@@ -26,9 +26,13 @@ fn assert_shed(r: &Resp) {
 
 backend_tests! {
     fn max_queue_depth_answers_503_at_once(poll: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
         let mut a = adj(poll);
         a.threads = 1;
         a.max_queue_depth = 1;
+        a.access_log = log.to_str().unwrap().to_string();
+        a.access_log_format = "%>s %r".into();
         let s = start(slow_app, a);
         let get_slow = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
         // One runs, one waits: the queue is full.
@@ -55,12 +59,29 @@ backend_tests! {
         assert_eq!(st.requests_shed, 2);
         assert_eq!(st.responses[4], 2);
         s.stop().unwrap();
+        // The shed requests are in the access log too.
+        let lines = std::fs::read_to_string(&log).unwrap();
+        let mut got: Vec<&str> = lines.lines().collect();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                "200 GET /slow HTTP/1.1",
+                "200 GET /slow HTTP/1.1",
+                "503 GET / HTTP/1.1",
+                "503 GET / HTTP/1.1"
+            ]
+        );
     }
 
     fn max_queue_wait_answers_503_instead_of_running_the_app(poll: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
         let mut a = adj(poll);
         a.threads = 1;
         a.max_queue_wait = 1;
+        a.access_log = log.to_str().unwrap().to_string();
+        a.access_log_format = "%>s %r".into();
         let s = start(slow_app, a);
         let mut first = Client::connect(s.addr);
         first.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -77,6 +98,11 @@ backend_tests! {
         assert_eq!(third.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
         assert_eq!(s.handle.stats().requests_shed, 1);
         s.stop().unwrap();
+        let lines = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            lines.lines().collect::<Vec<_>>(),
+            ["200 GET /slow HTTP/1.1", "503 GET / HTTP/1.1", "200 GET / HTTP/1.1"]
+        );
     }
 
     fn shedding_is_off_by_default(poll: bool) {
