@@ -36,6 +36,12 @@
 //!   table), [`Response`], [`Body`].
 //! * Running: [`serve`] (blocks; stops gracefully on SIGINT/SIGTERM),
 //!   [`create_server`] + [`Server::run`] + [`ServerHandle::shutdown`].
+//! * Operating it: [`ServerHandle::stats`] ([`Stats`], with
+//!   [`Stats::to_prometheus`]), the access log (`access_log`,
+//!   [`ServerHandle::reopen_logs`]), load shedding (`max_queue_depth`,
+//!   `max_queue_wait`) and slow-request warnings; deadlines and room at the
+//!   connection limit for hostile clients (`request_head_timeout`,
+//!   `connection_limit`).
 //! * Where this server deliberately differs from waitress (it is stricter
 //!   in parsing and keeps more connections alive): [`differences`].
 
