@@ -780,22 +780,14 @@ impl Channel {
     /// Queues and sends `100 Continue` (under `reqs`).
     fn send_continue(&self, rs: &mut ReqState) {
         rs.cont = Continue::Sent;
-        let mut out = self.out();
-        if out.sink != Sink::Open {
-            return;
-        }
-        if self.append(&mut out, CONTINUE).is_err() {
-            self.mark_broken(&mut out);
-            return;
-        }
-        if let Err(e) = self.flush_some(&mut out) {
-            self.socket_error(&mut out, &e);
-        }
+        // A client that is gone needs no 100; the loop closes it.
+        let _ = self.write_now(&[CONTINUE]);
     }
 
     /// Queues `parts` and sends what the socket takes now, never waiting
-    /// for the client to read: for the few bytes the I/O thread writes
-    /// itself (a 408, a shed 503), which must not block the loop.
+    /// for the client to read: for the few bytes written outside a
+    /// response's flow (a `100 Continue`, and the I/O thread's own 408 and
+    /// shed 503, which must not block the loop).
     fn write_now(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected> {
         let mut out = self.out();
         if out.sink != Sink::Open {

@@ -231,10 +231,7 @@ impl Request {
 
     /// `"HTTP/1.0"` or `"HTTP/1.1"` (`SERVER_PROTOCOL`).
     pub fn protocol(&self) -> &'static str {
-        match self.head.version() {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        }
+        self.head.version().protocol()
     }
 
     /// The headers in arrival order, names as sent; repeated fields were

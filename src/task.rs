@@ -105,24 +105,36 @@ pub(crate) fn shed(chan: &Arc<Channel>, parsed: Parsed, received: Instant) -> bo
     ));
     let bytes = error_task(chan, &err, head.version(), head.method() == "HEAD");
     if let Some(log) = &chan.server.access_log {
-        let protocol = match head.version() {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        };
-        let request = (head.method().as_bytes(), head.uri().as_bytes(), protocol);
-        let headers = logged_headers(log, head);
-        log_line(
-            log,
-            &chan.origin.remote_addr,
-            Some(request),
-            &headers,
-            &[],
-            Some(503),
-            bytes,
-            received,
-        );
+        log_shed(log, &chan.origin.remote_addr, head, bytes, received);
     }
     true
+}
+
+/// The access-log line of a request answered 503 to shed load (by a worker
+/// for `max_queue_wait`, by the I/O thread for `max_queue_depth`).
+pub(crate) fn log_shed(
+    log: &AccessLog,
+    client: &str,
+    head: &RequestHead,
+    bytes: u64,
+    received: Instant,
+) {
+    let request = (
+        head.method().as_bytes(),
+        head.uri().as_bytes(),
+        head.version().protocol(),
+    );
+    let headers = logged_headers(log, head);
+    log_line(
+        log,
+        client,
+        Some(request),
+        &headers,
+        &[],
+        Some(503),
+        bytes,
+        received,
+    );
 }
 
 /// Sends an error response; the connection always closes after it.

@@ -135,15 +135,8 @@ impl ChannelDispatcher {
                             head.method() == "HEAD",
                         );
                         if let Some(log) = &chan.server.access_log {
-                            let protocol = match head.version() {
-                                Version::Http10 => "HTTP/1.0",
-                                Version::Http11 => "HTTP/1.1",
-                            };
-                            let request = (head.method().as_bytes(), head.uri().as_bytes(), protocol);
-                            let headers: Vec<Option<&[u8]>> =
-                                log.request_headers().iter().map(|n| head.header(n)).collect();
                             let now = std::time::Instant::now();
-                            crate::task::log_line(log, &chan.origin.remote_addr, Some(request), &headers, &[], Some(503), bytes, now);
+                            crate::task::log_shed(log, &chan.origin.remote_addr, head, bytes, now);
                         }
                         return;
                     }

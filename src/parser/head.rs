@@ -72,6 +72,14 @@ impl Version {
             Version::Http11 => "1.1",
         }
     }
+
+    /// `HTTP/1.0` or `HTTP/1.1`, as on a request line.
+    pub(crate) fn protocol(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
 }
 
 impl fmt::Display for Version {
