@@ -605,6 +605,13 @@ settings! {
         kind: Int, default: "100", waitress: new,
         help: "Most header field lines a request may have; one more gets 431 (not in waitress).",
     }
+    /// See [`Response::upgrade`](crate::Response::upgrade): each upgraded
+    /// connection has a thread of its own and is not counted in
+    /// `connection_limit`.
+    upgraded_connection_limit: usize {
+        kind: Int, default: "1000", waitress: new,
+        help: "Most connections that switched protocols (101 Switching Protocols) open at once; past it, an upgrade is answered 503 with Retry-After: 1, and 0 refuses every upgrade (not in waitress).",
+    }
 }
 
 /// A listening endpoint after validation.

@@ -1,27 +1,38 @@
 //! The connection-level fuzz harness: one connection driven without a
-//! socket. Bytes go through the channel's own request stream
-//! ([`RequestStream`]) split wherever the caller says; every request is
-//! answered at once (as by a worker that takes no time) through the real
-//! response writer into memory; what comes out is checked to be a
-//! well-formed sequence of HTTP/1.x responses, one per answered request, in
-//! order, with nothing after a response that closes the connection.
+//! socket, through the same connection core the I/O thread drives
+//! ([`Conn`]). Bytes are fed split wherever the caller says; the requests
+//! the core dispatches are answered through the real response writer into
+//! memory, either at once (a worker that takes no time) or lazily (all the
+//! requests dispatched while a piece was fed are answered when the piece
+//! ends, as by a busy worker, so that pipelined requests queue, a
+//! `100 Continue` is deferred and a parse error waits behind them); the
+//! server's own answers go through the one answering function. What comes
+//! out is checked to be a well-formed sequence of HTTP/1.x responses, one
+//! per answered request, in order, with nothing after a response that
+//! closes the connection or switches protocols.
 //!
 //! What it leaves out, being without a socket and threads: the output
-//! buffers and back-pressure, and the interleavings of a slow worker (a
-//! `100 Continue` deferred behind pending responses); `tests/` cover those
+//! buffers and back-pressure, and the hand-off word; `tests/` race those
 //! over real sockets.
+//!
+//! Compiled only with `--cfg fuzzing` (cargo-fuzz sets it) and in the
+//! crate's unit tests.
 //!
 //! Thread: the caller's (a fuzz target, or the unit tests).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::Instant;
 
+use crate::answer::{answer, About, Answering, Why};
 use crate::buffers::FileBuffer;
-use crate::channel::stream::{Fed, RequestStream, StreamEvent};
-use crate::channel::ClientDisconnected;
+use crate::conn::{Action, AnswerKind, Conn, Now, Received, Released};
 use crate::error::HttpError;
-use crate::parser::{Parsed, ParserConfig};
+use crate::parser::ParserConfig;
 use crate::response::{Body, Response};
-use crate::writer::{write_error, Output, ResponseWriter};
+use crate::stats::Counters;
+use crate::upgrade::Handler;
+use crate::writer::{ClientDisconnected, Failure, Output, ResponseWriter};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -36,12 +47,13 @@ pub struct Transcript {
     /// The server decided to close the connection (after its last
     /// response).
     pub closed: bool,
+    /// The last response switched protocols (`101`).
+    pub switched: bool,
 }
 
 #[derive(Default)]
 struct Memory {
     bytes: RefCell<Vec<u8>>,
-    draining: Cell<bool>,
 }
 
 impl Output for Memory {
@@ -59,7 +71,13 @@ impl Output for Memory {
     }
 
     fn is_draining(&self) -> bool {
-        self.draining.get()
+        false
+    }
+
+    fn switch(&self, handler: Handler) -> Result<(), HttpError> {
+        // No new protocol runs here: the switch itself is what is checked.
+        drop(handler);
+        Ok(())
     }
 }
 
@@ -78,68 +96,134 @@ fn respond(path: &[u8], body_len: u64) -> Response {
         Some(b's') => Response::new(200)
             .with_header("Content-Length", "100")
             .with_body(echo),
+        // A switch: to a request that did not propose it, a 500.
+        Some(b'u') => Response::upgrade("websocket", |_| {}),
         Some(b'x') => Response::new(200).with_header("Connection", "close"),
         _ => Response::text(echo),
     }
 }
 
-/// Feeds `input` to one connection, cut at `cuts` (sorted offsets), and
-/// answers every request as it completes.
-pub fn drive_connection(config: ParserConfig, input: &[u8], cuts: &[usize]) -> Transcript {
+/// The harness's worker: answers one request, as `task.rs` does (a 500
+/// when the application's response cannot be sent and nothing was).
+fn answer_request(
+    out: &Memory,
+    server: Answering<'_>,
+    req: Received,
+    t: &mut Transcript,
+) -> Released {
+    let head = req.head;
+    let is_head = head.method() == "HEAD";
+    let mut w = ResponseWriter::new(out, Some("maitred"), &head);
+    let resp = respond(head.path(), req.body.len());
+    let sent = w.send(resp);
+    t.answered_head.push(is_head);
+    if let Err(failure) = &sent {
+        if !w.head_sent() {
+            let error = match failure {
+                Failure::Refused(e) => e.clone(),
+                _ => HttpError::internal_server_error("the application failed"),
+            };
+            answer(
+                out,
+                server,
+                Why::AppFailed,
+                &error,
+                head.version(),
+                is_head,
+                About::Nothing,
+                "fuzz",
+                req.at,
+            );
+        }
+    }
+    Released {
+        close: sent.is_err() || w.close_on_finish(),
+        switch: sent.is_ok() && w.switched(),
+    }
+}
+
+/// Feeds `input` to one connection, cut at `cuts` (sorted offsets). With
+/// `lazy`, the requests dispatched while a piece is fed are answered when
+/// it ends; otherwise each is answered as it is dispatched.
+pub fn drive_connection(
+    config: ParserConfig,
+    input: &[u8],
+    cuts: &[usize],
+    lazy: bool,
+) -> Transcript {
     let out = Memory::default();
-    let mut stream = RequestStream::new(config);
+    let counters = Counters::new();
+    let server = Answering {
+        counters: &counters,
+        access_log: None,
+        ident: Some("maitred"),
+    };
+    let mut conn = Conn::new(config);
     let mut t = Transcript::default();
-    let mut continue_sent = false;
+    let now = Now {
+        at: Instant::now(),
+        ms: 0,
+    };
+    let mut owed: VecDeque<Received> = VecDeque::new();
     let mut start = 0;
     let ends = cuts.iter().copied().chain(std::iter::once(input.len()));
     for end in ends {
         let end = end.clamp(start, input.len());
-        let piece = &input[start..end];
+        let mut piece = &input[start..end];
         start = end;
-        if t.closed || piece.is_empty() {
-            continue;
-        }
-        let fed = stream.feed(piece, |event| {
-            if t.closed {
-                // Decided to close: what follows is never answered
-                // (CVE-2024-49768); the channel clears its queue.
-                return;
-            }
-            match event {
-                StreamEvent::ExpectsContinue => {
-                    if !continue_sent {
-                        continue_sent = true;
+        // Feed the piece, then (lazily) answer what it dispatched, until
+        // the core has nothing more to say.
+        loop {
+            while let Some(action) = conn.next(&mut piece, now) {
+                match action {
+                    Action::Dispatch(req) if lazy => owed.push_back(req),
+                    Action::Dispatch(req) => {
+                        let how = answer_request(&out, server, req, &mut t);
+                        conn.released(how);
+                    }
+                    Action::Continue => {
                         let _ = out.write_soon(&[CONTINUE]);
                     }
-                }
-                StreamEvent::Request(Parsed::Error(err, version)) => {
-                    continue_sent = false;
-                    write_error(&out, Some("maitred"), &err, version, false);
-                    t.answered_head.push(false);
-                    t.closed = true;
-                }
-                StreamEvent::Request(Parsed::Request(head, body)) => {
-                    continue_sent = false;
-                    let mut w = ResponseWriter::new(&out, Some("maitred"), &head);
-                    let resp = respond(head.path(), body.len());
-                    let sent = w.send(resp);
-                    t.answered_head.push(head.method() == "HEAD");
-                    if sent.is_err() && !w.head_sent() {
-                        // As the task does: a 500 while nothing was sent.
-                        let err = HttpError::internal_server_error("the application failed");
-                        let is_head = head.method() == "HEAD";
-                        write_error(&out, Some("maitred"), &err, head.version(), is_head);
+                    Action::Answer(a) => {
+                        let why = match a.kind {
+                            AnswerKind::ParseError => Why::ParseError,
+                            AnswerKind::TimedOut => Why::TimedOut,
+                            AnswerKind::Shed => Why::Shed,
+                        };
+                        answer(
+                            &out,
+                            server,
+                            why,
+                            &a.error,
+                            a.version,
+                            a.head_only,
+                            About::Nothing,
+                            "fuzz",
+                            a.at,
+                        );
+                        t.answered_head.push(a.head_only);
                     }
-                    if sent.is_err() || w.close_on_finish() {
-                        t.closed = true;
-                    }
+                    Action::Close => t.closed = true,
                 }
             }
-        });
-        if fed != Fed::More {
-            t.closed = true;
+            if owed.is_empty() {
+                break;
+            }
+            // The busy worker answers in order; a response that ends the
+            // connection drops what was queued behind it (as the worker
+            // empties the pipeline).
+            let mut how = Released::default();
+            while let Some(req) = owed.pop_front() {
+                how = answer_request(&out, server, req, &mut t);
+                if how.close || how.switch {
+                    owed.clear();
+                }
+            }
+            conn.released(how);
         }
     }
+    t.closed |= conn.closing() || conn.lingering();
+    t.switched = conn.switching();
     t.output = out.bytes.into_inner();
     t
 }
@@ -147,8 +231,9 @@ pub fn drive_connection(config: ParserConfig, input: &[u8], cuts: &[usize]) -> T
 /// Checks that `t.output` is a well-formed sequence of HTTP/1.x responses:
 /// optional `100 Continue`s, then one final response per answered request,
 /// each framed by `Content-Length`, chunked coding, or (last) the close;
-/// nothing after a response that says `Connection: close`; no bare CR or
-/// LF, no field that is not `token: value`.
+/// nothing after a response that says `Connection: close` or switches
+/// protocols (a `101` with `Upgrade` and `Connection: upgrade`); no bare
+/// CR or LF, no field that is not `token: value`.
 pub fn check_transcript(t: &Transcript) -> Result<(), String> {
     let out = &t.output[..];
     let mut at = 0;
@@ -173,6 +258,18 @@ pub fn check_transcript(t: &Transcript) -> Result<(), String> {
                 .map(|(_, v)| v.as_str())
                 .collect::<Vec<_>>()
         };
+        if status == 101 {
+            if field("upgrade").is_empty() || field("connection") != ["upgrade"] {
+                return Err("a 101 without Upgrade and Connection: upgrade".into());
+            }
+            if at != out.len() {
+                return Err("bytes after a 101".into());
+            }
+            if !t.switched {
+                return Err("a 101, and the connection did not switch".into());
+            }
+            continue;
+        }
         let close = field("connection")
             .iter()
             .any(|v| v.eq_ignore_ascii_case("close"))
@@ -227,6 +324,9 @@ pub fn check_transcript(t: &Transcript) -> Result<(), String> {
             "{finals} responses for {} answered requests",
             t.answered_head.len()
         ));
+    }
+    if t.switched && !out.windows(13).any(|w| w == b"HTTP/1.1 101 ") {
+        return Err("switched without a 101".into());
     }
     Ok(())
 }
@@ -303,18 +403,48 @@ fn chunks(out: &[u8], mut at: usize) -> Result<usize, String> {
     }
 }
 
+/// The output without its `100 Continue`s (which a busy worker defers, and
+/// drops once the request is complete) and with every `Date:` value
+/// blanked: what must not depend on how the input was split or when the
+/// worker answered. (No body the harness sends, and no error detail, can
+/// hold a CRLF, so every `100 Continue` found is one.)
+pub fn comparable(out: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(out.len());
+    let mut rest = out;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix(CONTINUE) {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix(b"\r\nDate: ") {
+            v.extend_from_slice(b"\r\nDate: ");
+            let end = r.windows(2).position(|w| w == b"\r\n").unwrap_or(r.len());
+            rest = &r[end..];
+        } else {
+            v.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn run(input: &[u8]) -> Transcript {
         let config = ParserConfig::default();
-        let whole = drive_connection(config, input, &[]);
+        let whole = drive_connection(config, input, &[], false);
         check_transcript(&whole).unwrap_or_else(|e| panic!("{e}: {whole:?}"));
         // Byte by byte: the same bytes out.
         let cuts: Vec<usize> = (1..input.len()).collect();
-        let split = drive_connection(config, input, &cuts);
+        let split = drive_connection(config, input, &cuts, false);
         assert_eq!(whole.output, split.output);
+        // A busy worker: the same responses, 100s aside.
+        for cuts in [vec![], cuts] {
+            let lazy = drive_connection(config, input, &cuts, true);
+            check_transcript(&lazy).unwrap_or_else(|e| panic!("{e}: {lazy:?}"));
+            assert_eq!(comparable(&whole.output), comparable(&lazy.output));
+            assert_eq!(whole.answered_head, lazy.answered_head);
+        }
         whole
     }
 
@@ -346,19 +476,42 @@ mod tests {
     }
 
     #[test]
+    fn a_switch_ends_http_and_an_unasked_one_is_a_500() {
+        let t = run(b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(t.switched);
+        assert_eq!(t.answered_head, [false]);
+        let text = String::from_utf8_lossy(&t.output);
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+            ),
+            "{text}"
+        );
+        let t = run(b"GET /u HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(!t.switched && t.closed);
+        assert!(String::from_utf8_lossy(&t.output).starts_with("HTTP/1.1 500 "));
+        // Proposed, and answered as HTTP: what follows is parsed as HTTP.
+        let t = run(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(!t.switched && !t.closed);
+        assert_eq!(t.answered_head, [false, false]);
+    }
+
+    #[test]
     fn the_checker_refuses_what_is_wrong() {
-        let bad: [&[u8]; 5] = [
+        let bad: [&[u8]; 6] = [
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
             b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX: y\r\n\r\nbody",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
         ];
         for b in bad {
             let t = Transcript {
                 output: b.to_vec(),
                 answered_head: vec![false, false],
                 closed: true,
+                switched: true,
             };
             assert!(
                 check_transcript(&t).is_err(),

@@ -131,6 +131,19 @@ pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     trim_by(s, is_ows)
 }
 
+/// True when the `Upgrade` list `offer` names `protocol` (RFC 9110 §7.8:
+/// `protocol-name ["/" protocol-version]`, compared case-insensitively; a
+/// protocol given without a version matches any version of that name).
+pub(crate) fn upgrade_list_has(offer: &[u8], protocol: &str) -> bool {
+    let want = protocol.as_bytes();
+    let versioned = want.contains(&b'/');
+    offer.split(|&b| b == b',').any(|t| {
+        let t = trim_ows(t);
+        let name = t.split(|&b| b == b'/').next().unwrap_or(t);
+        t.eq_ignore_ascii_case(want) || (!versioned && name.eq_ignore_ascii_case(want))
+    })
+}
+
 /// `s` without the bytes `drop` selects at either end.
 #[inline]
 pub(crate) fn trim_by(mut s: &[u8], drop: impl Fn(u8) -> bool) -> &[u8] {

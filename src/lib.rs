@@ -51,14 +51,20 @@
 mod access_log;
 mod activation;
 mod adjustments;
+mod answer;
 mod buffers;
 mod channel;
+mod conn;
 mod dispatcher;
 mod error;
+#[cfg(any(test, fuzzing))]
 mod fuzzing;
 mod grammar;
 mod http_date;
+mod link;
+mod listener;
 pub mod logging;
+mod output;
 mod parser;
 mod pool;
 mod proxy_headers;
@@ -67,10 +73,13 @@ mod request;
 mod response;
 pub mod runner;
 mod server;
+mod shared;
 mod stats;
 mod sys;
 mod task;
 mod trigger;
+mod upgrade;
+mod waker;
 mod writer;
 
 #[doc = include_str!("../DIFFERENCES.md")]
@@ -87,13 +96,15 @@ pub use request::Request;
 pub use response::{reason_phrase, Body, Response};
 pub use server::{create_server, ListenAddr, Server, ServerHandle};
 pub use stats::Stats;
+pub use upgrade::Upgraded;
 
 /// Internals that the fuzz targets, benchmarks and a few tests drive
 /// directly. Not part of the API: anything here may change in any release.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::adjustments::{SettingInfo, SETTINGS};
-    pub use crate::fuzzing::{check_transcript, drive_connection, Transcript};
+    #[cfg(fuzzing)]
+    pub use crate::fuzzing::{check_transcript, comparable, drive_connection, Transcript};
     pub use crate::parser::{Parsed, ParserConfig, RequestHead, RequestParser, Version};
     pub use crate::proxy_headers::{
         parse_proxy_headers, undquote, HeaderSet, MalformedProxyHeader, ProxyHeader,

@@ -287,6 +287,17 @@ impl RequestParser {
         self.empty
     }
 
+    /// True while nothing but blank lines (CRLFs, the last perhaps without
+    /// its LF yet) has arrived: no request has begun (RFC 9112 §2.2 lets a
+    /// client send an empty line before a request line, and such a line
+    /// starts no deadline).
+    pub fn is_blank(&self) -> bool {
+        !self.head_ready
+            && !self.completed
+            && self.error.is_none()
+            && (self.head.buf.is_empty() || self.head.buf == b"\r")
+    }
+
     /// True once the head phase is over: the head ended (with or without an
     /// error), the request was empty, or an error ended it early. Always
     /// true once [`is_completed`](Self::is_completed).

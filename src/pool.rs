@@ -37,9 +37,12 @@ use std::time::{Duration, Instant};
 const QUEUE_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Work for the pool.
-pub trait Task: Send + 'static {
-    /// Runs the task on a worker thread.
-    fn service(self);
+pub trait Task: Send + Sized + 'static {
+    /// Runs the task on a worker thread; `queued_at` is when it entered the
+    /// queue. A task it returns goes back to the end of the queue (a
+    /// connection that answered its share of pipelined requests lets the
+    /// others go first).
+    fn service(self, queued_at: Instant) -> Option<Self>;
     /// Called instead of [`service`](Task::service) for tasks still queued
     /// when the pool shuts down with `cancel_pending`.
     fn cancel(self);
@@ -82,6 +85,15 @@ impl<T: Task> fmt::Debug for ThreadedTaskDispatcher<T> {
             .field("stop_count", &st.stop_count)
             .field("active_count", &st.active_count)
             .finish()
+    }
+}
+
+impl<T: Task> Clone for ThreadedTaskDispatcher<T> {
+    /// Another handle on the same pool.
+    fn clone(&self) -> Self {
+        ThreadedTaskDispatcher {
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 
@@ -192,6 +204,7 @@ impl<T: Task> ThreadedTaskDispatcher<T> {
     }
 
     /// Queues a task, waking an idle thread if there is one.
+    #[cfg(test)]
     pub fn add_task(&self, task: T) {
         let mut st = self.lock();
         st.queue.push_back((task, Instant::now()));
@@ -310,7 +323,7 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
                 shared.thread_exit_cv.notify_one();
                 return;
             }
-            let next = st.queue.pop_front().map(|(t, _)| t);
+            let next = st.queue.pop_front();
             shared.queued.store(st.queue.len(), Ordering::Relaxed);
             let Some(task) = next else {
                 continue;
@@ -327,11 +340,20 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
             }
             task
         };
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task.service())) {
-            crate::log_error!(
-                "Exception when servicing a task: {}",
-                crate::panic_message(&*panic)
-            );
+        let (task, queued_at) = task;
+        match catch_unwind(AssertUnwindSafe(|| task.service(queued_at))) {
+            Ok(None) => {}
+            Ok(Some(again)) => {
+                let mut st = crate::lock(&shared.state);
+                st.queue.push_back((again, Instant::now()));
+                shared.queued.store(st.queue.len(), Ordering::Relaxed);
+            }
+            Err(panic) => {
+                crate::log_error!(
+                    "Exception when servicing a task: {}",
+                    crate::panic_message(&*panic)
+                );
+            }
         }
     }
 }
@@ -348,8 +370,9 @@ mod tests {
     }
 
     impl Task for Job {
-        fn service(self) {
+        fn service(self, _queued_at: Instant) -> Option<Job> {
             (self.f)();
+            None
         }
         fn cancel(self) {
             if let Some(c) = self.cancelled {

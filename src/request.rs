@@ -191,6 +191,19 @@ impl Request {
         }
     }
 
+    /// True when the request proposes to switch to `protocol` (RFC 9110
+    /// §7.8): it is HTTP/1.1, its `Connection` holds `upgrade`, and its
+    /// `Upgrade` list names `protocol` (`websocket`, or `name/version`;
+    /// case-insensitive). Answer it with
+    /// [`Response::upgrade`](crate::Response::upgrade) to switch, or with
+    /// anything else to serve it as HTTP. `Upgrade` in an HTTP/1.0 request
+    /// is ignored.
+    pub fn upgrade_requested(&self, protocol: &str) -> bool {
+        self.head
+            .upgrade_offer()
+            .is_some_and(|offer| crate::grammar::upgrade_list_has(offer, protocol))
+    }
+
     /// The method (`GET`, `POST`, ...).
     pub fn method(&self) -> &str {
         self.head.method()

@@ -15,6 +15,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 
+use crate::upgrade::{Handler, Upgraded};
+
 /// The body of a [`Response`].
 ///
 /// | variant | length known | sent as |
@@ -156,12 +158,26 @@ pub(crate) type HeaderText = Cow<'static, str>;
 /// assert_eq!(r.status(), 201);
 /// assert_eq!(r.header("content-type"), Some("application/json"));
 /// ```
-#[derive(Debug)]
 pub struct Response {
     status: u16,
     reason: Option<HeaderText>,
     headers: Vec<(HeaderText, HeaderText)>,
     body: Body,
+    /// The protocol and handler of a [`Response::upgrade`] (boxed: most
+    /// responses have none, and a response is moved around by value).
+    upgrade: Option<Box<(HeaderText, Handler)>>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("upgrade", &self.upgrade.as_ref().map(|u| &u.0))
+            .finish()
+    }
 }
 
 impl Default for Response {
@@ -178,7 +194,48 @@ impl Response {
             reason: None,
             headers: Vec::new(),
             body: Body::Empty,
+            upgrade: None,
         }
+    }
+
+    /// `101 Switching Protocols` to `protocol`, then `handler` gets the
+    /// connection (RFC 9110 §7.8; see [`Upgraded`]).
+    ///
+    /// Only for a request that proposed `protocol`
+    /// ([`Request::upgrade_requested`](crate::Request::upgrade_requested):
+    /// an HTTP/1.1 request with `Upgrade` naming it and `Connection:
+    /// upgrade`); to any other request, the server answers 500 and logs
+    /// why. The server writes `Upgrade: <protocol>` and `Connection:
+    /// upgrade` itself; headers added with [`with_header`](Self::with_header)
+    /// go in the 101 too (`Sec-WebSocket-Accept`, say). The request's body,
+    /// if it had one, was received in full before the application ran, and
+    /// a `100 Continue` it asked for was sent before.
+    ///
+    /// The handler runs on a thread of its own (named
+    /// `maitred-upgraded-N`), never on a worker: the worker is free as soon
+    /// as the 101 is queued. It gets a blocking stream that first yields the
+    /// bytes the client sent after its request. At most
+    /// `upgraded_connection_limit` upgraded connections are open at once;
+    /// past it, the request is answered `503` with `Retry-After: 1`. A
+    /// graceful stop waits up to `shutdown_timeout` for handlers to return,
+    /// then shuts their sockets down.
+    pub fn upgrade(
+        protocol: impl Into<HeaderText>,
+        handler: impl FnOnce(Upgraded) + Send + 'static,
+    ) -> Response {
+        let mut r = Response::new(101);
+        r.upgrade = Some(Box::new((protocol.into(), Box::new(handler))));
+        r
+    }
+
+    /// The protocol a [`Response::upgrade`] switches to.
+    pub fn upgrade_protocol(&self) -> Option<&str> {
+        self.upgrade.as_ref().map(|u| &*u.0)
+    }
+
+    /// Takes the protocol and handler of a [`Response::upgrade`].
+    pub(crate) fn take_upgrade(&mut self) -> Option<(HeaderText, Handler)> {
+        self.upgrade.take().map(|u| *u)
     }
 
     /// `200 OK` with `text/plain; charset=utf-8` and `body`.

@@ -17,9 +17,8 @@
 //!   nginx) stop accepting instead, which lets a hundred slow clients lock
 //!   everyone else out: the new connections wait in the kernel's backlog
 //!   until they time out. This server counts client connections only.
-//! * `EMFILE`, `ENFILE` and the like on `accept` are logged and followed by
-//!   a 100 ms pause of that listener; `ECONNABORTED` is ignored. None of
-//!   them stops the server.
+//! * Accepting itself is `listener.rs`; the trigger's handler `waker.rs`;
+//!   one connection `channel.rs` (driving the core of `conn/`).
 //! * Every `cleanup_interval` seconds, connections that have had no request
 //!   running and no bytes received or sent for `channel_timeout` seconds
 //!   are closed.
@@ -27,89 +26,44 @@
 //!   [`serve`](crate::serve)) closes the listeners (removing a unix socket's
 //!   file) and idle connections, lets running requests finish and their
 //!   responses go out for up to `shutdown_timeout` seconds, then stops the
-//!   workers.
+//!   workers. Connections that switched protocols get the same time for
+//!   their handlers to return; then their sockets are shut down.
 //!
 //! Thread: the I/O thread (the one that calls `Server::run`); `create_server`
 //! and `ServerHandle` on any thread.
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::access_log::AccessLog;
 use crate::adjustments::{Adjustments, ListenSpec};
-use crate::channel::{Channel, ChannelDispatcher};
-use crate::dispatcher::{new_poller, Backend, Cx, Dispatcher, Map, Progress, Role, Token};
+use crate::channel::LoopEnv;
+use crate::dispatcher::{new_poller, Backend, Map};
 use crate::error::Error;
+use crate::link::Job;
+use crate::listener::Listener;
 use crate::parser::ParserConfig;
 use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
 use crate::request::ConnEnviron;
-use crate::stats::{Counters, InApp, Stats};
+use crate::shared::ServerShared;
+use crate::stats::Stats;
 use crate::sys::{self, Addr};
 use crate::trigger::Notifier;
+use crate::waker::TriggerDispatcher;
 use crate::App;
 
-/// How long a listener pauses after `accept` ran out of descriptors or
-/// memory.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often what admission at `connection_limit` did is logged (at most).
 const ADMISSION_REPORT: Duration = Duration::from_secs(60);
 /// How often the deadlines of requests being received are checked
 /// (`request_head_timeout`, `request_body_timeout`): a 408 comes at most
 /// this late.
 const DEADLINE_SWEEP: Duration = Duration::from_millis(250);
-/// Connections accepted per listener per loop round, so that accepting does
-/// not starve the connections already open.
-const ACCEPT_BATCH: usize = 64;
-
-/// What every channel shares: settings, the application, the worker pool,
-/// the way to wake the loop.
-pub(crate) struct ServerShared {
-    pub(crate) adj: Adjustments,
-    pub(crate) app: Box<dyn App>,
-    pub(crate) pool: ThreadedTaskDispatcher<Arc<Channel>>,
-    pub(crate) notifier: Arc<Notifier>,
-    /// What the server has done ([`ServerHandle::stats`]).
-    pub(crate) counters: Counters,
-    /// The access log, when `access_log` is set.
-    pub(crate) access_log: Option<AccessLog>,
-    /// The requests in the application, while `slow_request_warning` is on.
-    pub(crate) in_app: InApp,
-    /// Channels receiving a request under a deadline
-    /// (`request_head_timeout`, `request_body_timeout`): the loop sweeps
-    /// for deadlines only while there are some. Only the I/O thread
-    /// touches it.
-    pub(crate) receive_clocks: AtomicUsize,
-    pub(crate) parser_config: ParserConfig,
-    /// The proxy-headers middleware, when a proxy setting asks for it.
-    pub(crate) proxy: Option<ProxyConfig>,
-    epoch: Instant,
-}
-
-impl fmt::Debug for ServerShared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerShared")
-            .field("pool", &self.pool)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ServerShared {
-    /// Milliseconds since the server started (monotonic).
-    pub(crate) fn now_ms(&self) -> u64 {
-        self.ms_at(Instant::now())
-    }
-
-    pub(crate) fn ms_at(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_millis() as u64
-    }
-}
 
 /// An address the server listens on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,191 +100,12 @@ impl fmt::Display for ListenAddr {
     }
 }
 
-/// A listening socket in the map.
-#[derive(Debug)]
-struct Listener {
-    sock: OwnedFd,
-    shared: Arc<ServerShared>,
-    addr: ListenAddr,
-    /// What every connection from this listener starts from.
-    origin: ConnEnviron,
-    /// The file to remove when the server stops.
-    unix_path: Option<PathBuf>,
-    backoff_until: Option<Instant>,
-    stopping: bool,
-}
-
-impl Listener {
-    /// The origin of a connection from `peer`: the listener's template
-    /// (shared strings, no allocation) with the peer's address.
-    fn origin_for(&self, peer: &Addr) -> ConnEnviron {
-        let mut origin = self.origin.clone();
-        if let (ListenAddr::Tcp(_), Addr::Inet(a)) = (&self.addr, peer) {
-            use std::io::Write;
-            let mut buf = [0u8; 64];
-            let mut cur = std::io::Cursor::new(&mut buf[..]);
-            let text = match write!(cur, "{}", a.ip()) {
-                Ok(()) => {
-                    let n = cur.position() as usize;
-                    std::str::from_utf8(&buf[..n]).map(Arc::from).ok()
-                }
-                Err(_) => None,
-            };
-            origin.remote_addr = text.unwrap_or_else(|| Arc::from(a.ip().to_string()));
-            origin.remote_port = Some(a.port());
-        }
-        // Otherwise a unix-socket peer: "localhost" with no port, as in
-        // waitress (the template's values).
-        origin
-    }
-}
-
-impl Dispatcher for Listener {
-    fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-
-    fn role(&self) -> Role {
-        Role::Listener
-    }
-
-    fn closing(&self) -> bool {
-        self.stopping
-    }
-
-    fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
-        if self.stopping {
-            return false;
-        }
-        if let Some(t) = self.backoff_until {
-            if cx.now < t {
-                return false;
-            }
-            self.backoff_until = None;
-        }
-        // Always accepting, at the connection limit too: the map makes
-        // room or answers 503 (a connection left in the kernel's backlog
-        // would wait there for as long as the slowest client likes).
-        true
-    }
-
-    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        false
-    }
-
-    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
-        let adj = &self.shared.adj;
-        for _ in 0..ACCEPT_BATCH {
-            match sys::accept(self.sock.as_raw_fd()) {
-                Ok((conn, peer)) => {
-                    if let ListenAddr::Tcp(_) = self.addr {
-                        if let Err(e) = sys::set_nodelay(conn.as_raw_fd()) {
-                            // The peer may already be gone (macOS reports it
-                            // here); drop the connection, as waitress does.
-                            if adj.log_socket_errors {
-                                crate::log_warning!("server accept() threw an exception: {e}");
-                            }
-                            continue;
-                        }
-                    }
-                    let origin = self.origin_for(&peer);
-                    cx.admit(Box::new(ChannelDispatcher::new(
-                        conn,
-                        Arc::clone(&self.shared),
-                        origin,
-                    )));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ECONNABORTED) | Some(libc::EPROTO) | Some(libc::EINTR)
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => {
-                    if adj.log_socket_errors {
-                        crate::log_warning!("server accept() threw an exception: {e}");
-                    }
-                    // Out of descriptors or memory (or anything else): pause
-                    // this listener and try again later.
-                    self.backoff_until = Some(cx.now + ACCEPT_BACKOFF);
-                    return Progress::Done;
-                }
-            }
-        }
-        Progress::More
-    }
-
-    fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
-        Progress::Done
-    }
-
-    fn handle_close(&mut self, _cx: &mut Cx<'_>) {
-        if let Some(p) = self.unix_path.take() {
-            let _ = std::fs::remove_file(&p);
-        }
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        self.backoff_until
-    }
-
-    fn begin_shutdown(&mut self) -> bool {
-        self.stopping = true;
-        true
-    }
-}
-
-/// The trigger's read side in the map: takes the workers' notifications.
-#[derive(Debug)]
-struct TriggerDispatcher {
-    notifier: Arc<Notifier>,
-    taken: Vec<Token>,
-}
-
-impl Dispatcher for TriggerDispatcher {
-    fn fd(&self) -> RawFd {
-        self.notifier.trigger().fd()
-    }
-
-    fn role(&self) -> Role {
-        Role::Trigger
-    }
-
-    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        true
-    }
-
-    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        false
-    }
-
-    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
-        // An eventfd watched edge-triggered signals each write anew, so it
-        // need not be read; a pipe, or any level-triggered poller, must be
-        // drained.
-        self.notifier.trigger().reset(!cx.edge_triggered);
-        self.notifier.take(&mut self.taken);
-        for t in self.taken.drain(..) {
-            cx.wake(t);
-        }
-        Progress::Drained
-    }
-
-    fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
-        Progress::Done
-    }
-
-    fn handle_close(&mut self, _cx: &mut Cx<'_>) {}
-}
-
 /// Stops a running [`Server`], and reads its statistics, from any thread.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
     shared: Arc<ServerShared>,
+    pool: ThreadedTaskDispatcher<Job>,
 }
 
 impl ServerHandle {
@@ -352,9 +127,12 @@ impl ServerHandle {
             .access_log
             .as_ref()
             .map_or(0, AccessLog::dropped);
-        self.shared
-            .counters
-            .snapshot(self.shared.pool.figures(), dropped)
+        let upgrades = &self.shared.upgrades;
+        self.shared.counters.snapshot(
+            self.pool.figures(),
+            dropped,
+            (upgrades.open(), upgrades.total()),
+        )
     }
 
     /// Reopens the access log's file (for logrotate: after the file was
@@ -371,8 +149,9 @@ impl ServerHandle {
 /// [`run`](Server::run).
 #[derive(Debug)]
 pub struct Server {
-    map: Map,
+    map: Map<LoopEnv>,
     shared: Arc<ServerShared>,
+    pool: ThreadedTaskDispatcher<Job>,
     addrs: Vec<ListenAddr>,
     stop: Arc<AtomicBool>,
     watch_signals: bool,
@@ -452,16 +231,22 @@ fn open_listener(
 /// large bodies, log files.
 const FD_RESERVE: u64 = 256;
 
-/// Raises the soft descriptor limit to hold `limit` connections and the
-/// reserve (up to the hard limit), and returns how many connections fit.
-fn effective_connection_limit(limit: usize) -> usize {
-    let want = (limit as u64).saturating_add(FD_RESERVE);
+/// Raises the soft descriptor limit to hold `limit` connections, `upgraded`
+/// connections that switched protocols and the reserve (up to the hard
+/// limit), and returns how many connections fit.
+fn effective_connection_limit(limit: usize, upgraded: usize) -> usize {
+    let want = (limit as u64)
+        .saturating_add(upgraded as u64)
+        .saturating_add(FD_RESERVE);
     match sys::raise_fd_limit(want) {
         Ok(soft) if soft >= want => limit,
         Ok(soft) => {
-            let fit = soft.saturating_sub(FD_RESERVE).max(1) as usize;
+            let fit = soft
+                .saturating_sub(FD_RESERVE)
+                .saturating_sub(upgraded as u64)
+                .max(1) as usize;
             crate::log_warning!(
-                "connection_limit {limit} needs {want} descriptors but the process may open {soft}; holding at most {fit} connections (raise the hard limit: ulimit -Hn, or LimitNOFILE= under systemd)"
+                "connection_limit {limit} (and upgraded_connection_limit {upgraded}) need {want} descriptors but the process may open {soft}; holding at most {fit} connections (raise the hard limit: ulimit -Hn, or LimitNOFILE= under systemd)"
             );
             fit
         }
@@ -532,30 +317,23 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         max_header_fields: adj.max_header_fields,
     };
     let threads = adj.threads;
-    let shared = Arc::new(ServerShared {
+    let shared = Arc::new(ServerShared::new(
         adj,
-        app: Box::new(app),
-        pool: ThreadedTaskDispatcher::new(),
-        notifier: Arc::clone(&notifier),
-        receive_clocks: AtomicUsize::new(0),
-        counters: Counters::new(),
-        in_app: InApp::default(),
+        Box::new(app),
+        Arc::clone(&notifier),
         access_log,
         parser_config,
         proxy,
-        epoch: Instant::now(),
-    });
-    let mut map = Map::new(poller);
-    map.set_connection_limit(effective_connection_limit(shared.adj.connection_limit));
+    ));
+    let pool = ThreadedTaskDispatcher::new();
+    let mut map = Map::new(poller, LoopEnv::new(pool.clone()));
+    map.set_connection_limit(effective_connection_limit(
+        shared.adj.connection_limit,
+        shared.adj.upgraded_connection_limit,
+    ));
     let now = Instant::now();
-    map.add(
-        Box::new(TriggerDispatcher {
-            notifier: Arc::clone(&notifier),
-            taken: Vec::new(),
-        }),
-        now,
-    )
-    .map_err(|e| Error::io("could not watch the trigger", e))?;
+    map.add(Box::new(TriggerDispatcher::new(Arc::clone(&notifier))), now)
+        .map_err(|e| Error::io("could not watch the trigger", e))?;
     let mut addrs = Vec::new();
     let adj = &shared.adj;
     let script_name: Arc<str> = Arc::from(adj.url_prefix.as_str());
@@ -579,23 +357,22 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
             ident: Arc::clone(&ident),
         };
         map.add(
-            Box::new(Listener {
+            Box::new(Listener::new(
                 sock,
-                shared: Arc::clone(&shared),
+                Arc::clone(&shared),
                 addr,
                 origin,
                 unix_path,
-                backoff_until: None,
-                stopping: false,
-            }),
+            )),
             now,
         )
         .map_err(|e| Error::io("could not watch a listener", e))?;
     }
-    shared.pool.set_thread_count(threads);
+    pool.set_thread_count(threads);
     Ok(Server {
         map,
         shared,
+        pool,
         addrs,
         stop: Arc::new(AtomicBool::new(false)),
         watch_signals: false,
@@ -620,6 +397,7 @@ impl Server {
         ServerHandle {
             stop: Arc::clone(&self.stop),
             shared: Arc::clone(&self.shared),
+            pool: self.pool.clone(),
         }
     }
 
@@ -688,8 +466,6 @@ impl Server {
         let cleanup = Duration::from_secs(adj.cleanup_interval);
         let shutdown_timeout = Duration::from_secs(adj.shutdown_timeout);
         let mut next_cleanup = Instant::now() + cleanup;
-        let receive_deadlines = adj.request_head_timeout > 0
-            || (adj.request_body_timeout > 0 && adj.min_request_body_rate > 0);
         let mut next_deadline_sweep = Instant::now() + DEADLINE_SWEEP;
         let mut next_admission_report = Instant::now() + ADMISSION_REPORT;
         let mut next_slow_check = Instant::now() + Duration::from_secs(1);
@@ -697,27 +473,30 @@ impl Server {
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if stop_deadline.is_none() {
-                if self.watch_signals && sys::signals::take_hangup() {
-                    if let Some(log) = &self.shared.access_log {
-                        crate::log_info!("SIGHUP: reopening the access log");
-                        log.reopen();
-                    }
+            // Reopening the log is as welcome while a stop drains.
+            if self.watch_signals && sys::signals::take_hangup() {
+                if let Some(log) = &self.shared.access_log {
+                    crate::log_info!("SIGHUP: reopening the access log");
+                    log.reopen();
                 }
+            }
+            if stop_deadline.is_none() {
                 let signalled = self.watch_signals && sys::signals::take().is_some();
                 if signalled || self.stop.load(Ordering::SeqCst) {
                     crate::log_info!("Shutting down: no longer accepting connections");
+                    self.shared.begin_draining();
                     self.map.begin_shutdown();
                     stop_deadline = Some(now + shutdown_timeout);
                 }
             }
             if let Some(deadline) = stop_deadline {
-                if !self.map.any_busy() {
+                let upgraded = self.shared.upgrades.live();
+                if !self.map.any_busy() && upgraded == 0 {
                     break;
                 }
                 if now >= deadline {
                     crate::log_warning!(
-                        "shutdown_timeout reached with requests still running; closing their connections"
+                        "shutdown_timeout reached with requests still running or {upgraded} upgraded connections open; closing their connections"
                     );
                     break;
                 }
@@ -727,7 +506,7 @@ impl Server {
             } else {
                 loop_timeout
             };
-            let sweep = receive_deadlines && self.shared.receive_clocks.load(Ordering::Relaxed) > 0;
+            let sweep = self.shared.receive_clocks.load(Ordering::Relaxed) > 0;
             if sweep {
                 timeout = timeout.min(next_deadline_sweep.saturating_duration_since(now));
             }
@@ -737,9 +516,9 @@ impl Server {
             // The requests completed this round: one hand-over (one lock,
             // at most one wake-up) for all of them.
             {
-                let staged = self.map.take_staged();
-                if staged.len() > 0 {
-                    self.shared.pool.add_tasks(staged);
+                let staged = &mut self.map.env_mut().staged;
+                if !staged.is_empty() {
+                    self.pool.add_tasks(staged.drain(..));
                 }
             }
             let now = Instant::now();
@@ -788,8 +567,14 @@ impl Server {
             return;
         }
         self.finished = true;
-        self.shared.pool.shutdown(true, Duration::from_secs(1));
+        self.pool.shutdown(true, Duration::from_secs(1));
         self.map.close_all(Instant::now());
+        // Connections that switched protocols and are still open end now
+        // (their handlers see the end of the stream).
+        let upgraded = self.shared.upgrades.shut_down_all();
+        if upgraded > 0 {
+            crate::log_info!("Closed {upgraded} upgraded connections");
+        }
         // What the access log still holds is written before `run` returns.
         if let Some(log) = &self.shared.access_log {
             log.close();

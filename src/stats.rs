@@ -145,7 +145,12 @@ impl Counters {
     }
 
     /// A snapshot; the pool's figures come from its own lock.
-    pub(crate) fn snapshot(&self, pool: PoolFigures, access_log_dropped: u64) -> Stats {
+    pub(crate) fn snapshot(
+        &self,
+        pool: PoolFigures,
+        access_log_dropped: u64,
+        (upgraded_open, upgraded_total): (u64, u64),
+    ) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let io = &self.io.0;
         let work = &self.work.0;
@@ -170,6 +175,8 @@ impl Counters {
             bytes_received: get(&io.bytes_received),
             bytes_sent: get(&work.bytes_sent),
             access_log_dropped,
+            upgraded_open,
+            upgraded_total,
         }
     }
 }
@@ -247,6 +254,11 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Access-log lines dropped because the log's writer fell behind.
     pub access_log_dropped: u64,
+    /// Connections that switched protocols (`101`) and are open now, each
+    /// with its handler's thread.
+    pub upgraded_open: u64,
+    /// Connections that switched protocols since the start.
+    pub upgraded_total: u64,
 }
 
 impl Stats {
@@ -376,6 +388,18 @@ impl Stats {
             "counter",
             "Bytes sent to clients.",
             &[("", self.bytes_sent)],
+        );
+        metric(
+            "upgraded_connections_open",
+            "gauge",
+            "Connections that switched protocols, open now.",
+            &[("", self.upgraded_open)],
+        );
+        metric(
+            "upgraded_connections_total",
+            "counter",
+            "Connections that switched protocols.",
+            &[("", self.upgraded_total)],
         );
         metric(
             "access_log_dropped_total",

@@ -462,6 +462,64 @@ pub(crate) fn shutdown_write(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// `shutdown(fd, SHUT_RDWR)`: ends both directions of the socket (for
+/// every descriptor of it), which wakes a thread blocked on it; the
+/// descriptor stays open.
+pub(crate) fn shutdown_both(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown has no memory-safety preconditions; `fd` is a socket
+    // the caller keeps open for the call.
+    let r = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits until `fd` can be written (or reports a hang-up or an error, which
+/// the next send then says), for at most `timeout` (`None`: no limit).
+/// Returns false when the time ran out.
+pub(crate) fn wait_writable(fd: RawFd, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+    let ms = match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    cvt_retry(|| {
+        // SAFETY: one live, exclusive pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r > 0)
+        }
+    })
+}
+
+/// A second descriptor for the same socket (close-on-exec), in blocking
+/// mode: for a connection that leaves the loop and is read and written by
+/// a thread of its own.
+pub(crate) fn dup_blocking(fd: RawFd) -> io::Result<OwnedFd> {
+    let new = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0))?;
+    // SAFETY: fcntl just returned this new descriptor; we own it.
+    let owned = unsafe { OwnedFd::from_raw_fd(new) };
+    // O_NONBLOCK belongs to the open file, shared with `fd`: the loop no
+    // longer uses it (the caller deregistered it), so it is cleared for
+    // both.
+    let flags = syscall!(fcntl(new, libc::F_GETFL))?;
+    if flags & libc::O_NONBLOCK != 0 {
+        syscall!(fcntl(new, libc::F_SETFL, flags & !libc::O_NONBLOCK))?;
+    }
+    Ok(owned)
+}
+
 /// Sends up to `len` bytes of `file` from `offset` to the socket, without
 /// copying them through user space where the platform has `sendfile(2)`.
 /// Returns how many bytes were sent (`WouldBlock` when none could be).

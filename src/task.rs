@@ -1,172 +1,149 @@
-//! One request on a worker thread: waitress's `WSGITask` and `ErrorTask`.
-//! Runs the proxy-headers middleware and the application, and hands the
-//! response to the [`ResponseWriter`]; turns a panic or a broken response
-//! into a 500 while nothing was sent yet, and decides whether the
-//! connection closes afterwards.
+//! One connection's requests on a worker thread: waitress's `WSGITask` and
+//! `ErrorTask`. A worker that pops a [`Job`] holds the connection (see
+//! `link.rs`): it runs the proxy-headers middleware and the application,
+//! hands the response to the [`ResponseWriter`], which writes it straight
+//! to the socket; turns a panic or a broken response into a 500 while
+//! nothing was sent yet; answers the requests pipelined behind it in the
+//! same run (up to [`BATCH_REQUESTS`], their responses sent together), and
+//! releases the connection to the I/O thread.
 //!
 //! Thread: a worker thread.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use crate::access_log::{AccessLog, Record};
-use crate::buffers::{FileBuffer, RequestBody};
-use crate::channel::{Channel, ClientDisconnected};
+use crate::answer::{answer, as_seen, log_line, About, Why};
+use crate::conn::Received;
 use crate::error::HttpError;
-use crate::parser::{Parsed, RequestHead, Version};
+use crate::link::{Job, Link, Next};
+use crate::output::WorkerOut;
 use crate::request::{DisconnectProbe, Request};
-use crate::writer::{write_error, Failure, Output, ResponseWriter};
+use crate::writer::{Failure, ResponseWriter};
 
-impl Output for Channel {
-    fn write_soon(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected> {
-        Channel::write_soon(self, parts)
+/// Pipelined requests answered in one run of a worker before the
+/// connection goes back to the end of the pool's queue (waitress's
+/// fairness).
+const BATCH_REQUESTS: usize = 16;
+
+impl crate::pool::Task for Job {
+    fn service(self, queued_at: Instant) -> Option<Job> {
+        serve(self, queued_at)
     }
 
-    fn write_file(&self, file: FileBuffer) -> Result<(), ClientDisconnected> {
-        Channel::write_file(self, file)
-    }
-
-    fn is_draining(&self) -> bool {
-        Channel::is_draining(self)
+    fn cancel(self) {
+        self.link.cancel();
     }
 }
 
-/// Runs one parsed request on a worker: the application's response, or the
-/// parser's error. Returns whether the connection must close afterwards.
-pub(crate) fn run(chan: &Arc<Channel>, parsed: Parsed, received: Instant) -> bool {
-    match parsed {
-        Parsed::Error(err, version) => {
-            // The method of a request that could not be parsed is not
-            // known: the body goes out, and the connection closes after it.
-            let bytes = error_task(chan, &err, version, false);
-            if let Some(log) = &chan.server.access_log {
-                log_line(
-                    log,
-                    &chan.origin.remote_addr,
-                    None,
-                    &[],
-                    &[],
-                    Some(err.code()),
-                    bytes,
-                    received,
-                );
+/// How a response left the connection.
+#[derive(Clone, Copy, Debug, Default)]
+struct Outcome {
+    close: bool,
+    switch: bool,
+}
+
+/// Runs a job's request and those pipelined behind it; returns a job to
+/// queue again (at the back) when the run answered its share.
+fn serve(job: Job, queued_at: Instant) -> Option<Job> {
+    let Job { link, req } = job;
+    let server = &link.server;
+    // The first request of a run waited in the pool's queue; one that
+    // waited past `max_queue_wait` is answered 503 instead of running the
+    // application for a client that has likely given up.
+    let max_wait = server.adj.max_queue_wait;
+    let waited_too_long = max_wait > 0 && queued_at.elapsed().as_secs() >= max_wait;
+    let mut req = req;
+    let mut served = 0;
+    loop {
+        served += 1;
+        // More requests are queued behind this one: responses are
+        // buffered and sent together at the end of the run.
+        let batching = link.queued() && served < BATCH_REQUESTS;
+        let out = WorkerOut {
+            link: &link,
+            batching,
+        };
+        let outcome = if link.gone() {
+            Outcome {
+                close: true,
+                switch: false,
             }
-            true
+        } else if served == 1 && waited_too_long {
+            shed(&out, &link, req)
+        } else {
+            run(&out, &link, req)
+        };
+        let close = outcome.close || server.is_draining() || link.gone();
+        let ends = close || outcome.switch;
+        if ends || !link.queued() || served >= BATCH_REQUESTS {
+            out.flush();
         }
-        Parsed::Request(head, body) => app_task(chan, head, body, received),
+        if !ends {
+            link.touch(server.now_ms());
+        }
+        match link.next_or_release(close && !outcome.switch, outcome.switch) {
+            Next::Released => return None,
+            Next::Request(next) if served < BATCH_REQUESTS => req = next,
+            // Its share is done: the rest waits behind the other
+            // connections (it still holds this one).
+            Next::Request(next) => {
+                return Some(Job {
+                    link: Arc::clone(&link),
+                    req: next,
+                })
+            }
+        }
     }
-}
-
-/// Formats and queues one access-log line.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn log_line(
-    log: &AccessLog,
-    client: &str,
-    request: Option<(&[u8], &[u8], &str)>,
-    request_headers: &[Option<&[u8]>],
-    response_headers: &[Option<&[u8]>],
-    status: Option<u16>,
-    bytes: u64,
-    received: Instant,
-) {
-    let duration = received.elapsed();
-    log.log(&Record {
-        client,
-        received: SystemTime::now().checked_sub(duration),
-        request,
-        status,
-        bytes,
-        duration,
-        request_headers: request_headers.to_vec(),
-        response_headers: response_headers.to_vec(),
-    });
-}
-
-/// The request headers an access-log line shows.
-fn logged_headers<'a>(log: &AccessLog, head: &'a RequestHead) -> Vec<Option<&'a [u8]>> {
-    log.request_headers()
-        .iter()
-        .map(|n| head.header(n))
-        .collect()
 }
 
 /// Answers a request that waited too long for a worker (`max_queue_wait`)
-/// with 503, without running the application. Returns true: the
-/// connection closes after it.
-pub(crate) fn shed(chan: &Arc<Channel>, parsed: Parsed, received: Instant) -> bool {
-    let head = match &parsed {
-        Parsed::Request(head, _) => head,
-        Parsed::Error(..) => return run(chan, parsed, received),
-    };
-    chan.server.counters.shed();
+/// with 503, without running the application.
+fn shed(out: &WorkerOut<'_>, link: &Link, req: Received) -> Outcome {
+    let server = &link.server;
     let err = HttpError::service_unavailable(format!(
         "The request waited more than {} seconds for a worker (max_queue_wait).",
-        chan.server.adj.max_queue_wait
+        server.adj.max_queue_wait
     ));
-    let bytes = error_task(chan, &err, head.version(), head.method() == "HEAD");
-    if let Some(log) = &chan.server.access_log {
-        log_shed(log, &chan.origin.remote_addr, head, bytes, received);
-    }
-    true
-}
-
-/// The access-log line of a request answered 503 to shed load (by a worker
-/// for `max_queue_wait`, by the I/O thread for `max_queue_depth`).
-pub(crate) fn log_shed(
-    log: &AccessLog,
-    client: &str,
-    head: &RequestHead,
-    bytes: u64,
-    received: Instant,
-) {
-    let request = (
-        head.method().as_bytes(),
-        head.uri().as_bytes(),
-        head.version().protocol(),
-    );
-    let headers = logged_headers(log, head);
-    log_line(
-        log,
-        client,
-        Some(request),
-        &headers,
-        &[],
-        Some(503),
-        bytes,
-        received,
-    );
-}
-
-/// Sends an error response; the connection always closes after it.
-/// Returns the body bytes sent (for the access log).
-fn error_task(chan: &Channel, err: &HttpError, version: Version, head_only: bool) -> u64 {
-    chan.server.counters.response(err.code());
-    write_error(
-        chan,
-        chan.server.adj.ident.as_deref(),
-        err,
+    let version = req.head.version();
+    let head_only = req.head.method() == "HEAD";
+    let seen = as_seen(server, &link.origin, req.head);
+    answer(
+        out,
+        server.answering(),
+        Why::Shed,
+        &err,
         version,
         head_only,
-    )
+        About::Request(&seen),
+        seen.remote_addr(),
+        req.at,
+    );
+    Outcome {
+        close: true,
+        switch: false,
+    }
 }
 
 /// The detail of a 500: the failure itself when `expose_tracebacks`, else
 /// waitress's generic sentence.
-fn internal_error_detail(chan: &Channel, what: &str) -> String {
-    if chan.server.adj.expose_tracebacks {
+fn internal_error_detail(link: &Link, what: &str) -> String {
+    if link.server.adj.expose_tracebacks {
         what.to_string()
     } else {
         "The server encountered an unexpected internal server error".into()
     }
 }
 
-fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody, received: Instant) -> bool {
-    let server = &chan.server;
-    let mut w = ResponseWriter::new(&**chan, server.adj.ident.as_deref(), &head);
+/// Runs the middleware and the application for one request and writes the
+/// response.
+fn run(out: &WorkerOut<'_>, link: &Arc<Link>, received: Received) -> Outcome {
+    let server = &link.server;
+    let Received { head, body, at } = received;
+    let mut w = ResponseWriter::new(out, server.adj.ident.as_deref(), &head);
     let version = head.version();
     let is_head = head.method() == "HEAD";
-    let probe: Arc<dyn DisconnectProbe> = chan.clone();
-    let mut req = Request::new(head, body, chan.origin.clone(), Some(probe));
+    let probe: Arc<dyn DisconnectProbe> = link.clone();
+    let mut req = Request::new(head, body, link.origin.clone(), Some(probe));
     let mut malformed_proxy_header = false;
     let outcome = crate::catch_panic(|| {
         // The proxy-headers middleware runs first, as waitress's wraps the
@@ -217,7 +194,7 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody, received:
             .collect(),
         _ => Vec::new(),
     };
-    let outcome = match outcome {
+    let sent = match outcome {
         Ok(resp) => match crate::catch_panic(|| w.send(resp)) {
             Ok(r) => r,
             Err(panic) => Err(Failure::App(panic)),
@@ -228,28 +205,51 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody, received:
         server.counters.response(w.status());
     }
     let mut logged = w.head_sent().then(|| (w.status(), w.body_bytes_sent()));
-    let close = match outcome {
-        Ok(()) => w.close_on_finish(),
+    let mut result = Outcome::default();
+    match sent {
+        Ok(()) if w.switched() => result.switch = true,
+        Ok(()) => result.close = w.close_on_finish(),
         Err(Failure::Disconnected) => {
             crate::log_info!("Client disconnected while serving {}", req.path());
-            true
+            result.close = true;
+        }
+        Err(Failure::Refused(err)) => {
+            crate::log_warning!("Refused to switch protocols for {}: {err}", req.path());
+            answer(
+                out,
+                server.answering(),
+                Why::Shed,
+                &err,
+                version,
+                is_head,
+                About::Request(&req),
+                req.remote_addr(),
+                at,
+            );
+            logged = None;
+            result.close = true;
         }
         Err(Failure::App(what)) => {
             crate::log_error!("Exception while serving {}: {what}", req.path());
             if !w.head_sent() {
-                let detail = internal_error_detail(chan, &what);
-                let bytes = error_task(
-                    chan,
+                let detail = internal_error_detail(link, &what);
+                answer(
+                    out,
+                    server.answering(),
+                    Why::AppFailed,
                     &HttpError::internal_server_error(detail),
                     version,
                     is_head,
+                    About::Request(&req),
+                    req.remote_addr(),
+                    at,
                 );
-                logged = Some((500, bytes));
+                logged = None;
             }
-            true
+            result.close = true;
         }
-    };
-    if let Some(log) = &server.access_log {
+    }
+    if let (Some(log), Some((status, bytes))) = (&server.access_log, logged) {
         let request = (
             req.method().as_bytes(),
             req.uri().as_bytes(),
@@ -264,20 +264,16 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody, received:
             .iter()
             .map(|v| v.as_deref())
             .collect();
-        let (status, bytes) = match logged {
-            Some((s, b)) => (Some(s), b),
-            None => (None, 0),
-        };
         log_line(
             log,
             req.remote_addr(),
             Some(request),
             &headers,
             &response_headers,
-            status,
+            Some(status),
             bytes,
-            received,
+            at,
         );
     }
-    close
+    result
 }

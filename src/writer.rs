@@ -27,10 +27,15 @@
 use std::io::{self, Read, Write};
 
 use crate::buffers::FileBuffer;
-use crate::channel::ClientDisconnected;
 use crate::error::HttpError;
 use crate::parser::{RequestHead, Version};
 use crate::response::{Body, HeaderText, Response};
+use crate::upgrade::Handler;
+
+/// The socket went away (or the connection is closing): the response cannot
+/// be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientDisconnected;
 
 /// Where a response goes: the narrow view of a connection that the writer
 /// needs. The channel implements it for real; the tests record.
@@ -43,6 +48,16 @@ pub(crate) trait Output {
     fn write_file(&self, file: FileBuffer) -> Result<(), ClientDisconnected>;
     /// A graceful stop is under way: this response is the connection's last.
     fn is_draining(&self) -> bool;
+    /// Prepares the switch to another protocol, before the `101` is
+    /// written: `handler` will get the connection once the `101` is on the
+    /// wire. `Err` is the answer to send instead (a 503 when no more
+    /// upgraded connections may be open).
+    fn switch(&self, handler: Handler) -> Result<(), HttpError> {
+        drop(handler);
+        Err(HttpError::service_unavailable(
+            "This connection cannot switch protocols.",
+        ))
+    }
 }
 
 /// Response headers an application may not set (RFC 9110 section 7.6.1;
@@ -67,20 +82,15 @@ pub(crate) enum Failure {
     Disconnected,
     /// The application (or its body) failed; the text says how.
     App(String),
+    /// The server declines the response (nothing was sent) and answers
+    /// this instead.
+    Refused(HttpError),
 }
 
 impl From<ClientDisconnected> for Failure {
     fn from(_: ClientDisconnected) -> Failure {
         Failure::Disconnected
     }
-}
-
-/// The tokens of a `Connection` field, compared case-insensitively.
-fn connection_has(head: &RequestHead, token: &str) -> bool {
-    head.header("connection").is_some_and(|v| {
-        v.split(|&b| b == b',')
-            .any(|t| crate::grammar::trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
-    })
 }
 
 /// Checks a header field from the application; an error says what is wrong
@@ -161,6 +171,11 @@ pub(crate) struct ResponseWriter<'a, O: Output + ?Sized> {
     /// Close after this response whatever the request asked (the 400 for a
     /// malformed proxy header, which waitress always closes).
     force_close: bool,
+    /// The protocols the request proposed to switch to (see
+    /// `RequestHead::upgrade_offer`), copied only when there are some.
+    offer: Option<Vec<u8>>,
+    /// The response was a `101`: the connection switches protocols.
+    switched: bool,
     logged_excess: bool,
     logged_no_body: bool,
 }
@@ -172,8 +187,8 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             ident,
             version: head.version(),
             is_head: head.method() == "HEAD",
-            req_close: connection_has(head, "close"),
-            req_keep_alive: connection_has(head, "keep-alive"),
+            req_close: head.has_token("connection", "close"),
+            req_keep_alive: head.has_token("connection", "keep-alive"),
             status: 200,
             framing: Framing::UntilClose,
             written: 0,
@@ -181,6 +196,8 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             wrote_header: false,
             close_on_finish: false,
             force_close: false,
+            offer: head.upgrade_offer().map(<[u8]>::to_vec),
+            switched: false,
             logged_excess: false,
             logged_no_body: false,
         }
@@ -273,22 +290,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             h.extend_from_slice(b"Connection: close\r\n");
             self.close_on_finish = true;
         }
-        if !have_server {
-            if let Some(ident) = self.ident {
-                h.extend_from_slice(b"Server: ");
-                h.extend_from_slice(ident.as_bytes());
-                h.extend_from_slice(b"\r\n");
-            }
-        } else {
-            h.extend_from_slice(b"Via: ");
-            h.extend_from_slice(self.ident.unwrap_or("maitred").as_bytes());
-            h.extend_from_slice(b"\r\n");
-        }
-        if !have_date {
-            h.extend_from_slice(b"Date: ");
-            crate::http_date::with_http_date_now(|d| h.extend_from_slice(d.as_bytes()));
-            h.extend_from_slice(b"\r\n");
-        }
+        self.push_server_and_date(&mut h, have_server, have_date);
         h.extend_from_slice(b"\r\n");
         self.head = h;
     }
@@ -385,6 +387,12 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         self.close_on_finish
     }
 
+    /// The response was `101 Switching Protocols`: its head is written and
+    /// the connection now belongs to the handler.
+    pub(crate) fn switched(&self) -> bool {
+        self.switched
+    }
+
     /// The status of the response (200 until [`send`](Self::send) sets it).
     pub(crate) fn status(&self) -> u16 {
         self.status
@@ -407,7 +415,8 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
     }
 
     /// Sends a whole response from the application.
-    pub(crate) fn send(&mut self, resp: Response) -> Result<(), Failure> {
+    pub(crate) fn send(&mut self, mut resp: Response) -> Result<(), Failure> {
+        let upgrade = resp.take_upgrade();
         let (status, reason, headers, body) = resp.into_parts();
         if !(100..=999).contains(&status) {
             return Err(Failure::App(format!(
@@ -440,6 +449,22 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 }
                 declared = Some(v);
             }
+        }
+        match (status, upgrade) {
+            (101, Some((protocol, handler))) => {
+                return self.send_switch(&reason, &headers, &protocol, handler);
+            }
+            (101, None) => {
+                return Err(Failure::App(
+                    "a 101 (Switching Protocols) response must come from Response::upgrade".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(Failure::App(format!(
+                    "Response::upgrade's status must stay 101, not {status}"
+                )))
+            }
+            (_, None) => {}
         }
         self.status = status;
 
@@ -533,6 +558,95 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 self.finish()?;
                 Ok(())
             }
+        }
+    }
+
+    /// Writes a `101 Switching Protocols` (RFC 9110 §7.8): only to a
+    /// protocol the request named, with `Upgrade` naming it and
+    /// `Connection: upgrade`; the handler is set up before the head is
+    /// written (a refusal is answered instead).
+    fn send_switch(
+        &mut self,
+        reason: &str,
+        headers: &[(HeaderText, HeaderText)],
+        protocol: &str,
+        handler: Handler,
+    ) -> Result<(), Failure> {
+        if protocol.is_empty()
+            || !crate::grammar::is_token(protocol.split('/').next().unwrap_or("").as_bytes())
+            || protocol
+                .split('/')
+                .nth(1)
+                .is_some_and(|v| !crate::grammar::is_token(v.as_bytes()))
+            || protocol.matches('/').count() > 1
+        {
+            return Err(Failure::App(format!(
+                "Response::upgrade: {protocol:?} is not a protocol name (token [\"/\" token])"
+            )));
+        }
+        match &self.offer {
+            Some(offer) if crate::grammar::upgrade_list_has(offer, protocol) => {}
+            Some(offer) => {
+                return Err(Failure::App(format!(
+                    "the request proposed to switch to {:?}, not {protocol:?}",
+                    String::from_utf8_lossy(offer)
+                )))
+            }
+            None => {
+                return Err(Failure::App(
+                    "a 101 (Switching Protocols) response to a request that proposed no upgrade (an HTTP/1.1 request with Upgrade and Connection: upgrade)".into(),
+                ))
+            }
+        }
+        self.status = 101;
+        self.out.switch(handler).map_err(Failure::Refused)?;
+        let mut h = Vec::with_capacity(200);
+        h.extend_from_slice(b"HTTP/1.1 101 ");
+        h.extend_from_slice(reason.as_bytes());
+        h.extend_from_slice(b"\r\nUpgrade: ");
+        h.extend_from_slice(protocol.as_bytes());
+        h.extend_from_slice(b"\r\nConnection: upgrade\r\n");
+        let mut have_date = false;
+        let mut have_server = false;
+        for (name, value) in headers {
+            // A 101 has no body: a length or coding the application set is
+            // left out.
+            if name.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
+            have_date |= name.eq_ignore_ascii_case("date");
+            have_server |= name.eq_ignore_ascii_case("server");
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value.as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        self.push_server_and_date(&mut h, have_server, have_date);
+        h.extend_from_slice(b"\r\n");
+        self.framing = Framing::NoBody;
+        self.wrote_header = true;
+        self.switched = true;
+        self.out.write_soon(&[&h])?;
+        Ok(())
+    }
+
+    /// `Server` (or `Via`) and `Date`, as every response carries them.
+    fn push_server_and_date(&self, h: &mut Vec<u8>, have_server: bool, have_date: bool) {
+        if !have_server {
+            if let Some(ident) = self.ident {
+                h.extend_from_slice(b"Server: ");
+                h.extend_from_slice(ident.as_bytes());
+                h.extend_from_slice(b"\r\n");
+            }
+        } else {
+            h.extend_from_slice(b"Via: ");
+            h.extend_from_slice(self.ident.unwrap_or("maitred").as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+        if !have_date {
+            h.extend_from_slice(b"Date: ");
+            crate::http_date::with_http_date_now(|d| h.extend_from_slice(d.as_bytes()));
+            h.extend_from_slice(b"\r\n");
         }
     }
 

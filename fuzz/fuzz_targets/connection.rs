@@ -1,15 +1,19 @@
 //! One whole connection, without a socket: arbitrary bytes, split at
-//! arbitrary points, go through the channel's request stream; each request
-//! is answered at once through the real response writer.
+//! arbitrary points, go through the server's connection core (the same
+//! `Conn` the I/O thread drives); each request is answered through the
+//! real response writer, at once or (lazily) when its piece of input ends,
+//! as by a busy worker.
 //!
 //! Input: byte 0 picks the limits, bytes 1-2 seed the split points, the rest
 //! is what the client sends. Checks: no panic; what the server writes is a
 //! well-formed sequence of HTTP/1.x responses (optional `100 Continue`s,
 //! then one final response per answered request, in order, each framed by
 //! `Content-Length`, chunked coding or the close), nothing after a response
-//! that closes the connection; and the bytes written do not depend on how
-//! the input was split (the `Date` header aside, which the harness's
-//! writer takes from the clock: compared with it blanked).
+//! that closes the connection or switches protocols; the bytes written do
+//! not depend on how the input was split (the `Date` header aside, which
+//! the harness's writer takes from the clock: compared with it blanked);
+//! and a busy worker answers the same requests with the same responses
+//! (the `100 Continue`s it defers aside).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 use common::{config_from, XorShift};
-use maitred::__private::{check_transcript, drive_connection};
+use maitred::__private::{check_transcript, comparable, drive_connection};
 
 /// The output with every `Date:` value blanked.
 fn without_dates(out: &[u8]) -> Vec<u8> {
@@ -44,17 +48,23 @@ fuzz_target!(|data: &[u8]| {
     let config = config_from(data[0]);
     let seed = u64::from(u16::from_le_bytes([data[1], data[2]]));
     let input = &data[3..];
-    let whole = drive_connection(config, input, &[]);
+    let whole = drive_connection(config, input, &[], false);
     if let Err(e) = check_transcript(&whole) {
         panic!("{e}\n{:?}", String::from_utf8_lossy(&whole.output));
     }
     let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let cuts = rng.cuts(input.len());
-    let split = drive_connection(config, input, &cuts);
+    let split = drive_connection(config, input, &cuts, false);
     assert_eq!(
         without_dates(&whole.output),
         without_dates(&split.output),
         "cuts {cuts:?}"
     );
     assert_eq!(whole.answered_head, split.answered_head);
+    let busy = drive_connection(config, input, &cuts, true);
+    if let Err(e) = check_transcript(&busy) {
+        panic!("busy worker, cuts {cuts:?}: {e}\n{:?}", String::from_utf8_lossy(&busy.output));
+    }
+    assert_eq!(comparable(&whole.output), comparable(&busy.output), "busy worker, cuts {cuts:?}");
+    assert_eq!(whole.answered_head, busy.answered_head, "busy worker, cuts {cuts:?}");
 });

@@ -73,14 +73,26 @@ impl Poller for Epoll {
         Ok(())
     }
 
-    fn deregister(&mut self, _fd: RawFd) -> io::Result<()> {
-        // The map closes the descriptor right after this, and closing the
-        // last descriptor of an open file removes it from every epoll set
-        // (epoll(7)). The server never duplicates its descriptors, so an
-        // EPOLL_CTL_DEL would be a system call per connection for nothing.
-        // (The trigger's descriptor outlives its dispatcher, but it is only
-        // removed when the whole map is torn down; any late event for a
-        // removed dispatcher carries a stale token, which the map ignores.)
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        // The socket stays open (it leaves the loop): without this, its
+        // events would keep coming to this set.
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        syscall!(epoll_ctl(
+            self.fd.as_raw_fd(),
+            libc::EPOLL_CTL_DEL,
+            fd,
+            &mut ev
+        ))?;
+        Ok(())
+    }
+
+    fn forget(&mut self, _fd: RawFd) -> io::Result<()> {
+        // The descriptor is closed right after this, and closing the last
+        // descriptor of an open file removes it from every epoll set
+        // (epoll(7)): an EPOLL_CTL_DEL would be a system call per
+        // connection for nothing. (A socket whose descriptor outlives its
+        // dispatcher is deregistered instead; a late event for a removed
+        // dispatcher carries a stale token, which the map ignores.)
         Ok(())
     }
 

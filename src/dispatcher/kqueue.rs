@@ -113,6 +113,11 @@ impl Poller for Kqueue {
         self.apply(&mut changes, true)
     }
 
+    fn forget(&mut self, _fd: RawFd) -> io::Result<()> {
+        // Closing a descriptor removes its filters from every kqueue.
+        Ok(())
+    }
+
     fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
         let ts = timeout.map(|d| libc::timespec {
             tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,

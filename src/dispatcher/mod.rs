@@ -29,19 +29,26 @@
 //!
 //! A dispatcher that says it is not `readable()` while its socket may have
 //! data (a channel busy with a request) must itself arrange for the loop to
-//! be told when that changes: a channel records it under the lock that
-//! decides readability, and the worker that frees it notifies the loop
-//! through the trigger.
+//! be told when that changes (a channel asks the worker that holds it to
+//! notify the loop through the trigger when it hands the connection back).
+//!
+//! # What the reactor knows
+//!
+//! Descriptors, readiness and tokens: nothing of HTTP or of the server
+//! (as mio's `Poll`). Whatever the handlers share (the server's staging of
+//! requests for the pool, its read buffer) is the loop owner's `E`, lent
+//! to each handler as [`Cx::env`]. Closing and detaching are the handler's
+//! decisions: the map deregisters for real (`EPOLL_CTL_DEL`, kqueue
+//! `EV_DELETE`, poll's list) when a handler leaves with its socket open
+//! ([`Dispatcher::detaching`]), and only forgets a descriptor that is
+//! closed right after.
 //!
 //! Thread: the I/O thread only.
 
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use crate::channel::Channel;
 
 // Which poller a system gets, each list written once (as mio keeps its
 // `cfg` lists behind macros).
@@ -145,8 +152,16 @@ pub(crate) trait Poller: fmt::Debug + Send {
     /// Changes what is watched (level-triggered backends; edge-triggered
     /// ones watch both directions from registration and may ignore this).
     fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
-    /// Stops watching `fd` (before it is closed).
+    /// Stops watching `fd`, which stays open (a detached handler's socket
+    /// goes on elsewhere): the registration is really removed.
     fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+    /// Forgets `fd`, which is about to be closed. Closing the last
+    /// descriptor of a socket removes it from an epoll or kqueue set by
+    /// itself, so those backends make no system call here; poll drops it
+    /// from its list.
+    fn forget(&mut self, fd: RawFd) -> io::Result<()> {
+        self.deregister(fd)
+    }
     /// Waits up to `timeout` (`None`: forever) and appends ready events.
     fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
 }
@@ -208,30 +223,52 @@ pub(crate) enum Role {
     Channel,
 }
 
-/// A descriptor's handlers: wasyncore's `dispatcher` interface.
-pub(crate) trait Dispatcher: fmt::Debug + Send {
+/// A descriptor's handlers: wasyncore's `dispatcher` interface. `E` is
+/// whatever the loop's owner lends every handler (see [`Cx::env`]); the
+/// map never looks inside it.
+pub(crate) trait Dispatcher<E>: fmt::Debug + Send {
     /// The descriptor.
     fn fd(&self) -> RawFd;
     /// What it is (the map counts channels for the connection limit).
     fn role(&self) -> Role;
     /// Told once, right after registration.
     fn set_token(&mut self, _token: Token) {}
+    /// Called first whenever the map evaluates the dispatcher, before
+    /// [`closing`](Self::closing) and the predicates: a handler whose
+    /// state another thread changes catches up with it here.
+    fn prepare(&mut self, _cx: &mut Cx<'_, E>) {}
     /// Whether it wants to read now.
-    fn readable(&mut self, cx: &mut Cx<'_>) -> bool;
+    fn readable(&mut self, cx: &mut Cx<'_, E>) -> bool;
     /// Whether it wants to write now.
-    fn writable(&mut self, cx: &mut Cx<'_>) -> bool;
+    fn writable(&mut self, cx: &mut Cx<'_, E>) -> bool;
     /// Reads (or accepts).
-    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress;
+    fn handle_read(&mut self, cx: &mut Cx<'_, E>) -> Progress;
     /// Writes.
-    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Progress;
-    /// Releases everything; the map then deregisters and drops it (which
-    /// closes the descriptor).
-    fn handle_close(&mut self, cx: &mut Cx<'_>);
+    fn handle_write(&mut self, cx: &mut Cx<'_, E>) -> Progress;
+    /// Releases everything; the map has stopped watching the descriptor
+    /// and drops the dispatcher right after (which closes it).
+    fn handle_close(&mut self, cx: &mut Cx<'_, E>);
+    /// The dispatcher left the loop ([`detaching`](Self::detaching) said
+    /// so): the poller no longer watches its
+    /// descriptor (the registration is really removed), and the handler
+    /// hands its socket to whatever takes it on.
+    fn handle_detach(self: Box<Self>, _cx: &mut Cx<'_, E>) {}
     /// True when the dispatcher must be closed now, whatever the socket's
     /// readiness (a timed-out or failed channel). A dispatcher that wants to
     /// flush first says so through `writable()` instead.
     fn closing(&self) -> bool {
         false
+    }
+    /// True when the dispatcher must leave the loop now with its socket
+    /// open ([`handle_detach`](Self::handle_detach)).
+    fn detaching(&self) -> bool {
+        false
+    }
+    /// Whether dropping the dispatcher closes its descriptor (then the map
+    /// tells the poller to forget it rather than to deregister it, which
+    /// saves epoll a system call per connection).
+    fn closes_on_drop(&self) -> bool {
+        true
     }
     /// Periodic sweep (waitress's `maintenance`): true asks the map to
     /// evaluate this dispatcher now (e.g. it decided to close).
@@ -242,7 +279,7 @@ pub(crate) trait Dispatcher: fmt::Debug + Send {
     /// connection at `connection_limit`: `None` never (a request queued,
     /// running or being answered, a body being received); otherwise a
     /// class (lower goes first) and, within it, a time (older goes first).
-    fn eviction_rank(&self) -> Option<(u8, u64)> {
+    fn eviction_rank(&mut self) -> Option<(u8, u64)> {
         None
     }
     /// About to be closed to make room for a new connection (for the
@@ -272,56 +309,53 @@ pub(crate) trait Dispatcher: fmt::Debug + Send {
 }
 
 /// What handlers can ask of the map while it runs them.
-pub(crate) struct Cx<'a> {
+pub(crate) struct Cx<'a, E> {
     /// The time of this round.
     pub now: Instant,
     /// Whether the poller is edge-triggered.
     pub edge_triggered: bool,
-    lent: &'a mut Lent,
+    /// The poller said the dispatcher being run is readable, and it has not
+    /// read to the end since (always false outside its evaluation).
+    pub read_ready: bool,
+    /// What the loop's owner lends every handler.
+    pub env: &'a mut E,
+    lent: &'a mut Lent<E>,
 }
 
 /// What the map lends each handler through its [`Cx`].
-#[derive(Debug, Default)]
-struct Lent {
+struct Lent<E> {
     /// Tokens handlers asked to be evaluated.
     woken: Vec<Token>,
-    /// The loop's one read buffer, lent to whichever dispatcher reads (so
-    /// that an idle connection holds none).
-    read_buf: Vec<u8>,
-    /// Channels whose first queued request arrived this round (see
-    /// [`Cx::stage`]).
-    staged: Vec<Arc<Channel>>,
     /// New connections waiting for a place under `connection_limit` (see
     /// [`Cx::admit`]).
-    admitting: Vec<Box<dyn Dispatcher>>,
+    admitting: Vec<Box<dyn Dispatcher<E>>>,
 }
 
-impl Cx<'_> {
+impl<E> Default for Lent<E> {
+    fn default() -> Self {
+        Lent {
+            woken: Vec::new(),
+            admitting: Vec::new(),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Lent<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lent")
+            .field("woken", &self.woken.len())
+            .field("admitting", &self.admitting.len())
+            .finish()
+    }
+}
+
+impl<E> Cx<'_, E> {
     /// Hands a new connection to the map, which registers it if there is
     /// room under `connection_limit`, makes room by closing the connection
     /// most willing to go ([`Dispatcher::eviction_rank`]), or refuses it
     /// ([`Dispatcher::refuse`]).
-    pub(crate) fn admit(&mut self, d: Box<dyn Dispatcher>) {
+    pub(crate) fn admit(&mut self, d: Box<dyn Dispatcher<E>>) {
         self.lent.admitting.push(d);
-    }
-
-    /// The loop's read buffer (empty until a dispatcher sizes it).
-    pub(crate) fn read_buf(&mut self) -> &mut Vec<u8> {
-        &mut self.lent.read_buf
-    }
-
-    /// Hands a channel with a newly queued request to the worker pool: the
-    /// one place where work crosses from the I/O thread to the workers.
-    /// The map collects the round's channels and the loop hands them over
-    /// together after the round ([`Map::take_staged`]), with one lock of
-    /// the pool's queue and at most one wake-up.
-    pub(crate) fn stage(&mut self, chan: Arc<Channel>) {
-        self.lent.staged.push(chan);
-    }
-
-    /// Channels staged so far this round (not yet in the pool's queue).
-    pub(crate) fn staged_len(&self) -> usize {
-        self.lent.staged.len()
     }
 
     /// Asks the map to evaluate `token` in this round or the next.
@@ -330,7 +364,7 @@ impl Cx<'_> {
     }
 }
 
-impl fmt::Debug for Cx<'_> {
+impl<E> fmt::Debug for Cx<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cx")
             .field("now", &self.now)
@@ -339,14 +373,14 @@ impl fmt::Debug for Cx<'_> {
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Slot<E> {
     generation: u32,
-    entry: Option<Entry>,
+    entry: Option<Entry<E>>,
 }
 
 #[derive(Debug)]
-struct Entry {
-    d: Box<dyn Dispatcher>,
+struct Entry<E> {
+    d: Box<dyn Dispatcher<E>>,
     fd: RawFd,
     read_ready: bool,
     write_ready: bool,
@@ -359,12 +393,36 @@ struct Entry {
     interest: Interest,
 }
 
+/// How a dispatcher leaves the map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leave {
+    Close,
+    Detach,
+}
+
+/// Applies a handler's report to the entry's cached readiness; says
+/// whether the dispatcher leaves the map.
+fn progress(p: Progress, ready: &mut bool, again: &mut bool) -> Option<Leave> {
+    match p {
+        Progress::Drained => {
+            *ready = false;
+            None
+        }
+        Progress::Done => None,
+        Progress::More => {
+            *again = true;
+            None
+        }
+        Progress::Close => Some(Leave::Close),
+    }
+}
+
 /// The map of dispatchers and the poller that watches them.
 #[derive(Debug)]
-pub(crate) struct Map {
+pub(crate) struct Map<E> {
     poller: Box<dyn Poller>,
     edge: bool,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<E>>,
     free: Vec<u32>,
     len: usize,
     channels: usize,
@@ -375,8 +433,8 @@ pub(crate) struct Map {
     pending: Vec<Token>,
     batch: Vec<Token>,
     events: Vec<Event>,
-    lent: Lent,
-    shutting_down: bool,
+    lent: Lent<E>,
+    env: E,
     /// `connection_limit`: channels beyond it are admitted only by making
     /// room.
     connection_limit: usize,
@@ -399,9 +457,9 @@ pub(crate) struct Admissions {
     pub refused: u64,
 }
 
-impl Map {
-    /// An empty map over a poller.
-    pub(crate) fn new(poller: Box<dyn Poller>) -> Map {
+impl<E> Map<E> {
+    /// An empty map over a poller, lending `env` to every handler.
+    pub(crate) fn new(poller: Box<dyn Poller>, env: E) -> Map<E> {
         let edge = poller.edge_triggered();
         Map {
             poller,
@@ -416,12 +474,17 @@ impl Map {
             batch: Vec::new(),
             events: Vec::with_capacity(256),
             lent: Lent::default(),
-            shutting_down: false,
+            env,
             connection_limit: usize::MAX,
             victims: Vec::new(),
             scanned: false,
             admissions: Admissions::default(),
         }
+    }
+
+    /// What the handlers are lent, for the loop's owner between rounds.
+    pub(crate) fn env_mut(&mut self) -> &mut E {
+        &mut self.env
     }
 
     /// How many dispatchers are in the map.
@@ -437,7 +500,7 @@ impl Map {
     }
 
     /// Adds a dispatcher and starts watching its descriptor.
-    pub(crate) fn add(&mut self, mut d: Box<dyn Dispatcher>, now: Instant) -> io::Result<Token> {
+    pub(crate) fn add(&mut self, mut d: Box<dyn Dispatcher<E>>, now: Instant) -> io::Result<Token> {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -459,6 +522,8 @@ impl Map {
             let mut cx = Cx {
                 now,
                 edge_triggered: self.edge,
+                read_ready: false,
+                env: &mut self.env,
                 lent: &mut self.lent,
             };
             Interest {
@@ -524,8 +589,14 @@ impl Map {
         self.sweep(|d| d.receive_deadlines(now));
     }
 
+    /// Begins a graceful stop: every dispatcher is told, and those that ask
+    /// are evaluated on the next round.
+    pub(crate) fn begin_shutdown(&mut self) {
+        self.sweep(|d| d.begin_shutdown());
+    }
+
     /// Calls `f` on every dispatcher; queues those for which it is true.
-    fn sweep(&mut self, mut f: impl FnMut(&mut dyn Dispatcher) -> bool) {
+    fn sweep(&mut self, mut f: impl FnMut(&mut dyn Dispatcher<E>) -> bool) {
         let mut want = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if let Some(e) = &mut slot.entry {
@@ -537,29 +608,6 @@ impl Map {
         for t in want {
             self.enqueue(t);
         }
-    }
-
-    /// Begins a graceful stop: every dispatcher is told, and those that ask
-    /// are evaluated on the next round.
-    pub(crate) fn begin_shutdown(&mut self) {
-        self.shutting_down = true;
-        let mut want = Vec::new();
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(e) = &mut slot.entry {
-                if e.d.begin_shutdown() {
-                    want.push(Token::new(i as u32, slot.generation));
-                }
-            }
-        }
-        for t in want {
-            self.enqueue(t);
-        }
-    }
-
-    /// The channels staged this round ([`Cx::stage`]), for the pool; the
-    /// vector keeps its capacity for the next round.
-    pub(crate) fn take_staged(&mut self) -> std::vec::Drain<'_, Arc<Channel>> {
-        self.lent.staged.drain(..)
     }
 
     /// True while some dispatcher still has work a graceful stop waits for.
@@ -575,7 +623,7 @@ impl Map {
         for i in 0..self.slots.len() {
             if self.slots[i].entry.is_some() {
                 let token = Token::new(i as u32, self.slots[i].generation);
-                self.remove(token, now);
+                self.remove(token, now, Leave::Close);
             }
         }
     }
@@ -708,7 +756,7 @@ impl Map {
                 if let Some(n) = self.admissions.evicted.get_mut(usize::from(class.min(1))) {
                     *n += 1;
                 }
-                self.remove(token, now);
+                self.remove(token, now, Leave::Close);
                 return true;
             }
         }
@@ -722,10 +770,10 @@ impl Map {
         self.scanned = true;
         let mut ranked: Vec<((u8, u64), Token)> = self
             .slots
-            .iter()
+            .iter_mut()
             .enumerate()
             .filter_map(|(i, s)| {
-                let e = s.entry.as_ref()?;
+                let e = s.entry.as_mut()?;
                 let rank = e.d.eviction_rank()?;
                 Some((rank, Token::new(i as u32, s.generation)))
             })
@@ -750,7 +798,7 @@ impl Map {
         std::mem::take(&mut self.admissions)
     }
 
-    /// Evaluates one dispatcher. Returns true when it was closed.
+    /// Evaluates one dispatcher. Returns true when it left the map.
     fn run_one(&mut self, token: Token, now: Instant) -> bool {
         let edge = self.edge;
         let slot_idx = token.slot();
@@ -767,45 +815,55 @@ impl Map {
         let mut cx = Cx {
             now,
             edge_triggered: edge,
+            read_ready: e.read_ready,
+            env: &mut self.env,
             lent: &mut self.lent,
         };
-        let mut close = e.closed || e.d.closing();
+        e.d.prepare(&mut cx);
+        let mut leave = if e.closed || e.d.closing() {
+            Some(Leave::Close)
+        } else if e.d.detaching() {
+            Some(Leave::Detach)
+        } else {
+            None
+        };
         let mut again = false;
-        if !close {
+        if leave.is_none() {
             // Write first: flushing may make the channel readable again.
             if e.write_ready && e.d.writable(&mut cx) {
-                match e.d.handle_write(&mut cx) {
-                    Progress::Drained => e.write_ready = false,
-                    Progress::Done => {}
-                    Progress::More => again = true,
-                    Progress::Close => close = true,
-                }
+                let p = e.d.handle_write(&mut cx);
+                leave = progress(p, &mut e.write_ready, &mut again);
             } else if !edge {
                 e.write_ready = false;
             }
         }
-        if !close {
+        if leave.is_none() {
             let readable = e.d.readable(&mut cx);
             if readable && e.read_ready {
-                match e.d.handle_read(&mut cx) {
-                    Progress::Drained if e.read_closed => again = true,
-                    Progress::Drained => e.read_ready = false,
-                    Progress::Done => {}
-                    Progress::More => again = true,
-                    Progress::Close => close = true,
+                let p = e.d.handle_read(&mut cx);
+                if p == Progress::Drained && e.read_closed {
+                    // The end of stream is still to be read.
+                    again = true;
+                } else {
+                    leave = progress(p, &mut e.read_ready, &mut again);
                 }
+                cx.read_ready = e.read_ready;
             }
         }
-        if !close && e.d.closing() {
-            close = true;
+        if leave.is_none() {
+            if e.d.closing() {
+                leave = Some(Leave::Close);
+            } else if e.d.detaching() {
+                leave = Some(Leave::Detach);
+            }
         }
-        if !close && e.d.writable(&mut cx) && e.write_ready && !again {
+        if leave.is_none() && e.d.writable(&mut cx) && e.write_ready && !again {
             // A read may have produced output (a 100 Continue, an error
             // response) or a decision to close: look again next round.
             again = true;
         }
-        if close {
-            self.remove(token, now);
+        if let Some(how) = leave {
+            self.remove(token, now, how);
             return true;
         }
         let slot = &mut self.slots[slot_idx];
@@ -820,6 +878,8 @@ impl Map {
             let mut cx = Cx {
                 now,
                 edge_triggered: edge,
+                read_ready: false,
+                env: &mut self.env,
                 lent: &mut self.lent,
             };
             let interest = Interest {
@@ -841,8 +901,10 @@ impl Map {
         false
     }
 
-    /// Closes one dispatcher and frees its slot.
-    fn remove(&mut self, token: Token, now: Instant) {
+    /// Takes one dispatcher out of the map and frees its slot: closed (its
+    /// `handle_close`, then dropped) or detached (its registration really
+    /// removed, then its `handle_detach`).
+    fn remove(&mut self, token: Token, now: Instant, how: Leave) {
         let Some(slot) = self.slots.get_mut(token.slot()) else {
             return;
         };
@@ -855,20 +917,33 @@ impl Map {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(token.slot() as u32);
         self.len -= 1;
-        let role = e.d.role();
-        if role == Role::Channel {
+        if e.d.role() == Role::Channel {
             self.channels = self.channels.saturating_sub(1);
         }
-        let _ = self.poller.deregister(e.fd);
+        self.listeners.retain(|t| *t != token);
+        self.timed.retain(|t| *t != token);
+        let unwatched = if how == Leave::Close && e.d.closes_on_drop() {
+            self.poller.forget(e.fd)
+        } else {
+            self.poller.deregister(e.fd)
+        };
+        if let Err(err) = unwatched {
+            crate::log_warning!("could not stop watching descriptor {}: {err}", e.fd);
+        }
         let mut cx = Cx {
             now,
             edge_triggered: self.edge,
+            read_ready: false,
+            env: &mut self.env,
             lent: &mut self.lent,
         };
-        e.d.handle_close(&mut cx);
-        self.listeners.retain(|t| *t != token);
-        self.timed.retain(|t| *t != token);
-        drop(e);
+        match how {
+            Leave::Close => {
+                e.d.handle_close(&mut cx);
+                drop(e);
+            }
+            Leave::Detach => e.d.handle_detach(&mut cx),
+        }
     }
 }
 

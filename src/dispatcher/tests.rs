@@ -19,24 +19,24 @@ struct Echo {
     blocked: Arc<Mutex<u32>>,
 }
 
-impl Dispatcher for Echo {
+impl Dispatcher<()> for Echo {
     fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
     fn role(&self) -> Role {
         Role::Channel
     }
-    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn readable(&mut self, _cx: &mut Cx<'_, ()>) -> bool {
         let r = self.want_read.load(Ordering::SeqCst);
         if !r {
             *self.blocked.lock().unwrap() += 1;
         }
         r
     }
-    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_, ()>) -> bool {
         !self.out.is_empty()
     }
-    fn handle_read(&mut self, _cx: &mut Cx<'_>) -> Progress {
+    fn handle_read(&mut self, _cx: &mut Cx<'_, ()>) -> Progress {
         let mut buf = [0u8; 4];
         match self.sock.read(&mut buf) {
             Ok(0) => Progress::Close,
@@ -53,7 +53,7 @@ impl Dispatcher for Echo {
             Err(_) => Progress::Close,
         }
     }
-    fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Progress {
+    fn handle_write(&mut self, _cx: &mut Cx<'_, ()>) -> Progress {
         match self.sock.write(&self.out) {
             Ok(n) => {
                 self.out.drain(..n);
@@ -63,7 +63,7 @@ impl Dispatcher for Echo {
             Err(_) => Progress::Close,
         }
     }
-    fn handle_close(&mut self, _cx: &mut Cx<'_>) {
+    fn handle_close(&mut self, _cx: &mut Cx<'_, ()>) {
         *self.closed.lock().unwrap() = true;
     }
 }
@@ -86,7 +86,7 @@ fn backends() -> Vec<Backend> {
 #[test]
 fn echoes_in_pieces_and_closes_on_eof() {
     for backend in backends() {
-        let mut map = Map::new(new_poller(backend).unwrap());
+        let mut map = Map::new(new_poller(backend).unwrap(), ());
         let (a, mut b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -136,7 +136,7 @@ fn echoes_in_pieces_and_closes_on_eof() {
 #[test]
 fn not_readable_reports_read_blocked_and_wake_resumes() {
     for backend in backends() {
-        let mut map = Map::new(new_poller(backend).unwrap());
+        let mut map = Map::new(new_poller(backend).unwrap(), ());
         let (a, mut b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -177,10 +177,10 @@ fn not_readable_reports_read_blocked_and_wake_resumes() {
 
 #[test]
 fn stale_tokens_are_ignored() {
-    let mut map = Map::new(new_poller(Backend::Poll).unwrap());
+    let mut map = Map::new(new_poller(Backend::Poll).unwrap(), ());
     let (a, _b) = UnixStream::pair().unwrap();
     let t = map.add(echo(a), Instant::now()).unwrap();
-    map.remove(t, Instant::now());
+    map.remove(t, Instant::now(), Leave::Close);
     // Same slot, new generation: the old token must not reach it.
     let (c, _d) = UnixStream::pair().unwrap();
     let t2 = map.add(echo(c), Instant::now()).unwrap();

@@ -280,6 +280,29 @@ impl RequestHead {
             .map(|f| f.value.of(&self.buf))
     }
 
+    /// True when the field `name` is a comma-separated list holding
+    /// `token` (both ASCII case-insensitive; elements trimmed of SP/HTAB),
+    /// as `Connection: keep-alive, Upgrade` holds `upgrade`.
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header(name).is_some_and(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| crate::grammar::trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+
+    /// The protocols a request proposes to switch to (RFC 9110 §7.8):
+    /// its `Upgrade` list when it is HTTP/1.1 and its `Connection` holds
+    /// `upgrade` (a sender of `Upgrade` must say so, so that an
+    /// intermediary that does not know the protocol drops it); `None`
+    /// otherwise (an HTTP/1.0 request's `Upgrade` is ignored).
+    pub(crate) fn upgrade_offer(&self) -> Option<&[u8]> {
+        if self.version != Version::Http11 || !self.has_token("connection", "upgrade") {
+            return None;
+        }
+        self.header("upgrade")
+            .filter(|v| !crate::grammar::trim_ows(v).is_empty())
+    }
+
     pub(super) fn find(&self, name: &str) -> Option<usize> {
         let name = name.as_bytes();
         self.fields

@@ -1,0 +1,186 @@
+//! A listening socket in the dispatcher map: accepts connections (up to
+//! [`ACCEPT_BATCH`] a round) and hands each to the map as a channel; backs
+//! off for a while when `accept` runs out of descriptors or memory.
+//!
+//! * At `connection_limit` accepting goes on: the map makes room or
+//!   answers 503 (see `server.rs`).
+//! * `EMFILE`, `ENFILE` and the like on `accept` are logged and followed by
+//!   a 100 ms pause of that listener; `ECONNABORTED` is ignored. None of
+//!   them stops the server.
+//!
+//! Thread: the I/O thread.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::channel::{ChannelDispatcher, LoopEnv};
+use crate::dispatcher::{Cx, Dispatcher, Progress, Role};
+use crate::request::ConnEnviron;
+use crate::server::ListenAddr;
+use crate::shared::ServerShared;
+use crate::sys::{self, Addr};
+
+/// How long a listener pauses after `accept` ran out of descriptors or
+/// memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections accepted per listener per loop round, so that accepting does
+/// not starve the connections already open.
+const ACCEPT_BATCH: usize = 64;
+
+/// A listening socket in the map.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    sock: OwnedFd,
+    shared: Arc<ServerShared>,
+    addr: ListenAddr,
+    /// What every connection from this listener starts from.
+    origin: ConnEnviron,
+    /// The file to remove when the server stops.
+    unix_path: Option<PathBuf>,
+    backoff_until: Option<Instant>,
+    stopping: bool,
+}
+
+impl Listener {
+    pub(crate) fn new(
+        sock: OwnedFd,
+        shared: Arc<ServerShared>,
+        addr: ListenAddr,
+        origin: ConnEnviron,
+        unix_path: Option<PathBuf>,
+    ) -> Listener {
+        Listener {
+            sock,
+            shared,
+            addr,
+            origin,
+            unix_path,
+            backoff_until: None,
+            stopping: false,
+        }
+    }
+
+    /// The origin of a connection from `peer`: the listener's template
+    /// (shared strings, no allocation) with the peer's address.
+    fn origin_for(&self, peer: &Addr) -> ConnEnviron {
+        let mut origin = self.origin.clone();
+        if let (ListenAddr::Tcp(_), Addr::Inet(a)) = (&self.addr, peer) {
+            use std::io::Write;
+            let mut buf = [0u8; 64];
+            let mut cur = std::io::Cursor::new(&mut buf[..]);
+            let text = match write!(cur, "{}", a.ip()) {
+                Ok(()) => {
+                    let n = cur.position() as usize;
+                    std::str::from_utf8(&buf[..n]).map(Arc::from).ok()
+                }
+                Err(_) => None,
+            };
+            origin.remote_addr = text.unwrap_or_else(|| Arc::from(a.ip().to_string()));
+            origin.remote_port = Some(a.port());
+        }
+        // Otherwise a unix-socket peer: "localhost" with no port, as in
+        // waitress (the template's values).
+        origin
+    }
+}
+
+impl Dispatcher<LoopEnv> for Listener {
+    fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    fn role(&self) -> Role {
+        Role::Listener
+    }
+
+    fn closing(&self) -> bool {
+        self.stopping
+    }
+
+    fn readable(&mut self, cx: &mut Cx<'_, LoopEnv>) -> bool {
+        if self.stopping {
+            return false;
+        }
+        if let Some(t) = self.backoff_until {
+            if cx.now < t {
+                return false;
+            }
+            self.backoff_until = None;
+        }
+        // Always accepting, at the connection limit too: the map makes
+        // room or answers 503 (a connection left in the kernel's backlog
+        // would wait there for as long as the slowest client likes).
+        true
+    }
+
+    fn writable(&mut self, _cx: &mut Cx<'_, LoopEnv>) -> bool {
+        false
+    }
+
+    fn handle_read(&mut self, cx: &mut Cx<'_, LoopEnv>) -> Progress {
+        let adj = &self.shared.adj;
+        for _ in 0..ACCEPT_BATCH {
+            match sys::accept(self.sock.as_raw_fd()) {
+                Ok((conn, peer)) => {
+                    if let ListenAddr::Tcp(_) = self.addr {
+                        if let Err(e) = sys::set_nodelay(conn.as_raw_fd()) {
+                            // The peer may already be gone (macOS reports it
+                            // here); drop the connection, as waitress does.
+                            if adj.log_socket_errors {
+                                crate::log_warning!("server accept() threw an exception: {e}");
+                            }
+                            continue;
+                        }
+                    }
+                    let origin = self.origin_for(&peer);
+                    cx.admit(Box::new(ChannelDispatcher::new(
+                        conn,
+                        Arc::clone(&self.shared),
+                        origin,
+                    )));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED) | Some(libc::EPROTO) | Some(libc::EINTR)
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    if adj.log_socket_errors {
+                        crate::log_warning!("server accept() threw an exception: {e}");
+                    }
+                    // Out of descriptors or memory (or anything else): pause
+                    // this listener and try again later.
+                    self.backoff_until = Some(cx.now + ACCEPT_BACKOFF);
+                    return Progress::Done;
+                }
+            }
+        }
+        Progress::More
+    }
+
+    fn handle_write(&mut self, _cx: &mut Cx<'_, LoopEnv>) -> Progress {
+        Progress::Done
+    }
+
+    fn handle_close(&mut self, _cx: &mut Cx<'_, LoopEnv>) {
+        if let Some(p) = self.unix_path.take() {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.backoff_until
+    }
+
+    fn begin_shutdown(&mut self) -> bool {
+        self.stopping = true;
+        true
+    }
+}

@@ -1,0 +1,111 @@
+//! What every connection of a server shares, on every thread: the
+//! settings, the application, the way to wake the loop, the statistics and
+//! the access log. Made once by `create_server`, then only read (its
+//! counters and flags are atomics).
+//!
+//! Thread: any.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::access_log::AccessLog;
+use crate::adjustments::Adjustments;
+use crate::conn::Limits;
+use crate::parser::ParserConfig;
+use crate::proxy_headers::ProxyConfig;
+use crate::stats::{Counters, InApp};
+use crate::trigger::Notifier;
+use crate::upgrade::Upgrades;
+use crate::App;
+
+/// What every connection shares.
+pub(crate) struct ServerShared {
+    pub(crate) adj: Adjustments,
+    pub(crate) app: Box<dyn App>,
+    pub(crate) notifier: Arc<Notifier>,
+    /// What the server has done ([`ServerHandle::stats`](crate::ServerHandle::stats)).
+    pub(crate) counters: Counters,
+    /// The access log, when `access_log` is set.
+    pub(crate) access_log: Option<AccessLog>,
+    /// The requests in the application, while `slow_request_warning` is on.
+    pub(crate) in_app: InApp,
+    pub(crate) parser_config: ParserConfig,
+    /// The connection core's settings.
+    pub(crate) limits: Limits,
+    /// The proxy-headers middleware, when a proxy setting asks for it.
+    pub(crate) proxy: Option<ProxyConfig>,
+    /// The connections that switched protocols.
+    pub(crate) upgrades: Upgrades,
+    /// Connections receiving a request under a deadline
+    /// (`request_head_timeout`, `request_body_timeout`) or lingering after
+    /// an answer: the loop sweeps for deadlines only while there are some.
+    /// Only the I/O thread touches it.
+    pub(crate) receive_clocks: AtomicUsize,
+    /// A graceful stop began: every response from now on is its
+    /// connection's last (written once by the I/O thread, read by the
+    /// workers as they build a head; a response whose head was built just
+    /// before is still its connection's last, the loop closes after it).
+    draining: AtomicBool,
+    epoch: Instant,
+}
+
+impl fmt::Debug for ServerShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerShared").finish_non_exhaustive()
+    }
+}
+
+impl ServerShared {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        adj: Adjustments,
+        app: Box<dyn App>,
+        notifier: Arc<Notifier>,
+        access_log: Option<AccessLog>,
+        parser_config: ParserConfig,
+        proxy: Option<ProxyConfig>,
+    ) -> ServerShared {
+        let limits = Limits {
+            lookahead: adj.channel_request_lookahead,
+            head_timeout_ms: adj.request_head_timeout.saturating_mul(1000),
+            body_timeout_ms: adj.request_body_timeout.saturating_mul(1000),
+            min_body_rate: adj.min_request_body_rate,
+        };
+        let upgrades = Upgrades::new(adj.upgraded_connection_limit);
+        ServerShared {
+            adj,
+            app,
+            notifier,
+            counters: Counters::new(),
+            access_log,
+            in_app: InApp::default(),
+            parser_config,
+            limits,
+            proxy,
+            upgrades,
+            receive_clocks: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the server started (monotonic).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.ms_at(Instant::now())
+    }
+
+    pub(crate) fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// A graceful stop began.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn begin_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,385 @@
+//! Connections that switched protocols (`101 Switching Protocols`): the
+//! stream the application's handler gets ([`Upgraded`]), the thread it runs
+//! on, and the server's registry of them.
+//!
+//! How a switch goes:
+//!
+//! 1. The application answers a request that proposed an upgrade with
+//!    [`Response::upgrade`](crate::Response::upgrade). On the worker, the
+//!    response writer checks the request named that protocol, reserves a
+//!    place under `upgraded_connection_limit` and starts the handler's
+//!    thread ([`spawn`]), which waits for the connection; then it writes
+//!    the 101. A reservation or a thread that cannot be had turns the
+//!    answer into a 503 before anything is sent.
+//! 2. The worker leaves the [`Handoff`] in the connection's link and
+//!    releases it, with `SWITCH`: it is free at once, whatever the new
+//!    protocol does.
+//! 3. The I/O thread flushes what is left of the 101, takes the socket out
+//!    of its poller (really: `EPOLL_CTL_DEL`, `EV_DELETE`, poll's list),
+//!    and hands the handler thread a blocking descriptor of it plus the
+//!    bytes that arrived past the request ([`Upgraded`] yields those
+//!    first).
+//!
+//! The registry knows every open upgraded socket, so that a graceful stop
+//! can end them: the stop waits up to `shutdown_timeout` for the handlers
+//! to finish, then shuts every remaining socket down (`shutdown(2)`, both
+//! directions): the handler's reads then see the end of the stream and
+//! its writes fail. An [`Upgraded`] leaves the registry before its
+//! descriptor is closed, under the registry's lock, so the stop never
+//! shuts down a descriptor that was closed (and perhaps reused).
+//!
+//! Thread: the worker (reserve, spawn), the I/O thread (hand over), the
+//! handler's own thread (the stream), and the thread that stops the server.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// The application's code for a switched connection.
+pub(crate) type Handler = Box<dyn FnOnce(Upgraded) + Send>;
+
+/// The registry and the limit, shared by the server and every upgraded
+/// stream.
+#[derive(Debug)]
+struct Inner {
+    limit: usize,
+    /// Places taken: handler threads started and not yet finished.
+    reserved: AtomicUsize,
+    /// Connections that switched since the start.
+    total: AtomicU64,
+    next_id: AtomicU64,
+    /// Handler threads started since the start (for their names).
+    spawned: AtomicU64,
+    /// The descriptors of the open upgraded streams, by id.
+    open: Mutex<HashMap<u64, RawFd>>,
+}
+
+/// The server's upgraded connections (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct Upgrades {
+    inner: Arc<Inner>,
+}
+
+/// A place under `upgraded_connection_limit`, given back when dropped (the
+/// handler's thread holds it for its whole life).
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Upgrades {
+    pub(crate) fn new(limit: usize) -> Upgrades {
+        Upgrades {
+            inner: Arc::new(Inner {
+                limit,
+                reserved: AtomicUsize::new(0),
+                total: AtomicU64::new(0),
+                next_id: AtomicU64::new(0),
+                spawned: AtomicU64::new(0),
+                open: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A place for one more upgraded connection, if there is room.
+    pub(crate) fn reserve(&self) -> Option<Reservation> {
+        let inner = &self.inner;
+        let mut n = inner.reserved.load(Ordering::Acquire);
+        loop {
+            if n >= inner.limit {
+                return None;
+            }
+            match inner.reserved.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Some(Reservation {
+                        inner: Arc::clone(inner),
+                    })
+                }
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// Upgraded connections open now.
+    pub(crate) fn open(&self) -> u64 {
+        crate::lock(&self.inner.open).len() as u64
+    }
+
+    /// Handler threads alive (running a handler, or waiting for their
+    /// connection): what a graceful stop waits for.
+    pub(crate) fn live(&self) -> usize {
+        self.inner.reserved.load(Ordering::Acquire)
+    }
+
+    /// Connections that switched protocols since the start.
+    pub(crate) fn total(&self) -> u64 {
+        self.inner.total.load(Ordering::Relaxed)
+    }
+
+    /// Ends every upgraded connection still open (the end of a graceful
+    /// stop): both directions are shut down, the descriptors stay with
+    /// their streams. Returns how many.
+    pub(crate) fn shut_down_all(&self) -> usize {
+        let open = crate::lock(&self.inner.open);
+        for &fd in open.values() {
+            // The descriptor is open: a stream leaves the map (under this
+            // lock) before it closes it.
+            let _ = crate::sys::shutdown_both(fd);
+        }
+        open.len()
+    }
+}
+
+/// What the worker leaves in the link for the I/O thread: the way to the
+/// handler's thread, which waits for its stream.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    tx: mpsc::SyncSender<Upgraded>,
+    upgrades: Upgrades,
+}
+
+impl Handoff {
+    /// Hands the switched socket (a blocking descriptor of it, the poller
+    /// no longer watching it) and the bytes read past the request to the
+    /// handler's thread. If the thread is gone, the socket is dropped
+    /// (closed).
+    pub(crate) fn deliver(self, fd: OwnedFd, leftover: Vec<u8>, tcp: bool) {
+        let id = self.upgrades.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        crate::lock(&self.upgrades.inner.open).insert(id, fd.as_raw_fd());
+        self.upgrades.inner.total.fetch_add(1, Ordering::Relaxed);
+        let stream = if tcp {
+            Stream::Tcp(TcpStream::from(fd))
+        } else {
+            Stream::Unix(UnixStream::from(fd))
+        };
+        let up = Upgraded {
+            _registration: Some(Registration {
+                inner: Arc::clone(&self.upgrades.inner),
+                id,
+            }),
+            stream,
+            leftover,
+            pos: 0,
+        };
+        // A thread that is gone (it panicked before waiting) drops the
+        // stream with the error: the socket closes.
+        let _ = self.tx.send(up);
+    }
+}
+
+/// Starts the handler's thread, waiting for its connection (named
+/// `maitred-upgraded-N`). Its place under the limit is held until the
+/// handler returns (or the switch never happens).
+pub(crate) fn spawn(
+    upgrades: &Upgrades,
+    reservation: Reservation,
+    handler: Handler,
+) -> io::Result<Handoff> {
+    let (tx, rx) = mpsc::sync_channel::<Upgraded>(1);
+    let n = upgrades.inner.spawned.fetch_add(1, Ordering::Relaxed);
+    std::thread::Builder::new()
+        .name(format!("maitred-upgraded-{n}"))
+        .spawn(move || {
+            let _place = reservation;
+            // No stream: the connection went away before the switch.
+            let Ok(stream) = rx.recv() else { return };
+            if let Err(panic) = crate::catch_panic(move || handler(stream)) {
+                crate::log_error!("Exception in an upgraded connection's handler: {panic}");
+            }
+        })?;
+    Ok(Handoff {
+        tx,
+        upgrades: upgrades.clone(),
+    })
+}
+
+/// Takes a stream's descriptor out of the registry (before it closes).
+#[derive(Debug)]
+struct Registration {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        crate::lock(&self.inner.open).remove(&self.id);
+    }
+}
+
+#[derive(Debug)]
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A connection after `101 Switching Protocols`: a blocking byte stream
+/// that belongs to the new protocol.
+///
+/// [`Read`] first yields the bytes the client sent in the same packets as
+/// its request (they were already read from the socket), then reads the
+/// socket. [`Write`] writes the socket (unbuffered).
+///
+/// The handler runs on a thread of its own, never on a worker: a server
+/// with 4 workers can hold thousands of upgraded connections (up to
+/// `upgraded_connection_limit`). When the server stops gracefully, it waits
+/// up to `shutdown_timeout` for handlers to return, then shuts every
+/// upgraded socket down: a read then returns 0 (end of stream) and a write
+/// fails, and the handler should return.
+///
+/// ```no_run
+/// use std::io::{BufRead, BufReader, Write};
+/// use maitred::{Request, Response};
+///
+/// fn app(req: &mut Request) -> Response {
+///     if req.upgrade_requested("echo") {
+///         return Response::upgrade("echo", |stream| {
+///             let mut out = match stream.try_clone() {
+///                 Ok(s) => s,
+///                 Err(_) => return,
+///             };
+///             for line in BufReader::new(stream).lines() {
+///                 let Ok(line) = line else { break };
+///                 if writeln!(out, "{line}").is_err() {
+///                     break;
+///                 }
+///             }
+///         });
+///     }
+///     Response::text("hello")
+/// }
+/// ```
+pub struct Upgraded {
+    // Dropped first (fields drop in order): the registry forgets the
+    // descriptor before the stream closes it.
+    _registration: Option<Registration>,
+    stream: Stream,
+    leftover: Vec<u8>,
+    pos: usize,
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("stream", &self.stream)
+            .field("leftover", &self.leftover.len().saturating_sub(self.pos))
+            .finish()
+    }
+}
+
+impl Upgraded {
+    /// The bytes the client sent past its request that [`read`](Read::read)
+    /// has not returned yet.
+    pub fn leftover(&self) -> &[u8] {
+        self.leftover.get(self.pos..).unwrap_or(&[])
+    }
+
+    /// A second handle on the same connection (a duplicated descriptor), to
+    /// write from one thread while another reads. It starts with no
+    /// leftover bytes and is not in the server's registry: the server's
+    /// stop ends the connection through the original, while that lives.
+    pub fn try_clone(&self) -> io::Result<Upgraded> {
+        let stream = match &self.stream {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        };
+        Ok(Upgraded {
+            _registration: None,
+            stream,
+            leftover: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    /// Sets how long a read may wait (`None`: for ever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+            Stream::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// Sets how long a write may wait (`None`: for ever).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_write_timeout(timeout),
+            Stream::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    /// Shuts down the reading, writing or both halves of the connection
+    /// (for every handle on it).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match &self.stream {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// The TCP stream, when the connection came over TCP (for its peer
+    /// address, `set_nodelay`, ...).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            Stream::Tcp(s) => Some(s),
+            Stream::Unix(_) => None,
+        }
+    }
+}
+
+impl Read for Upgraded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.leftover();
+        if !rest.is_empty() {
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
+            if self.pos >= self.leftover.len() {
+                self.leftover = Vec::new();
+                self.pos = 0;
+            }
+            return Ok(n);
+        }
+        match &mut self.stream {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Upgraded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for Upgraded {
+    fn as_raw_fd(&self) -> RawFd {
+        match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
