@@ -219,23 +219,34 @@ fn v1_errors() {
     const PROTOCOL: &str = "v1 protocol is not TCP4, TCP6 or UNKNOWN";
     const EARLY: &str = "v1 line ends early";
     const LF: &str = "v1 LF without CR";
+    const ZERO4: &str = "leading zero in an IPv4 address";
+    const BIG4: &str = "IPv4 address octet above 255";
+    const EMPTY4: &str = "empty octet in an IPv4 address";
+    const MORE4: &str = "IPv4 address of more than four octets";
+    const FEW4: &str = "IPv4 address of fewer than four octets";
+    const COLONS3: &str = "IPv6 address with \":::\"";
+    const GAPS2: &str = "IPv6 address with two \"::\"";
+    const LEAD6: &str = "IPv6 address begins with a single ':'";
+    const DIGITS6: &str = "IPv6 group of more than four hex digits";
+    const MORE6: &str = "IPv6 address of more than eight groups";
+    const FEW6: &str = "IPv6 address of fewer than eight groups";
+    const END6: &str = "IPv6 address ends with a single ':'";
+    const BIG_PORT: &str = "port above 65535";
+    const ZERO_PORT: &str = "leading zero in a port";
+    const CHAR_PORT: &str = "bad character in a port";
+    const CR: &str = "v1 CR not followed by LF";
+    const MAGIC: &str = "v1 header does not begin with \"PROXY \"";
+    const NEITHER: &str = "neither a v1 nor a v2 header";
+    const TRAILING: &str = "v1 line has a space before its CRLF";
     const V4: &str = "bad character in an IPv4 address";
     const V6: &str = "bad character in an IPv6 address";
     const WHERE: &str = "IPv4 part of an IPv6 address in the wrong place";
     let a: &[u8] = b"PROXY TCP4 1.2.3.4 5.6.7.8 ";
     let cases: &[(&[u8], &[u8], &str)] = &[
-        (b"", b"GET / HTTP/1.1\r\n", "neither a v1 nor a v2 header"),
-        (b"", b"proxy TCP4", "neither a v1 nor a v2 header"),
-        (
-            b"P",
-            b"OST / HTTP/1.1\r\n",
-            "v1 header does not begin with \"PROXY \"",
-        ),
-        (
-            b"PROXY",
-            b"\tTCP4",
-            "v1 header does not begin with \"PROXY \"",
-        ),
+        (b"", b"GET / HTTP/1.1\r\n", NEITHER),
+        (b"", b"proxy TCP4", NEITHER),
+        (b"P", b"OST / HTTP/1.1\r\n", MAGIC),
+        (b"PROXY", b"\tTCP4", MAGIC),
         (b"PROXY", b"\r\n", EARLY),
         (b"PROXY ", b" TCP4 1.2.3.4 5.6.7.8 1 2\r\n", ONE_SPACE),
         (b"PROXY ", b"tcp4 1.2.3.4 5.6.7.8 1 2\r\n", PROTOCOL),
@@ -247,11 +258,7 @@ fn v1_errors() {
         (b"PROXY TCP4 1.2.3.4 ", b" 5.6.7.8 1 2\r\n", ONE_SPACE),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 ", b" 1 2\r\n", ONE_SPACE),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 ", b" 2\r\n", ONE_SPACE),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2",
-            b" \r\n",
-            "v1 line has a space before its CRLF",
-        ),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", b" \r\n", TRAILING),
         (
             b"PROXY TCP4 1.2.3.4 5.6.7.8",
             b"\t1 2\r\n",
@@ -259,16 +266,8 @@ fn v1_errors() {
         ),
         // Line ends: CRLF only, and only after the destination port.
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", b"\n", LF),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r",
-            b"\r\n",
-            "v1 CR not followed by LF",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r",
-            b"G",
-            "v1 CR not followed by LF",
-        ),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", b"\r\n", CR),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", b"G", CR),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1", b"\r\n", EARLY),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 ", b"\r\n", EARLY),
         (b"PROXY TCP4 1.2.3.4 5.6.7.8", b"\r\n", EARLY),
@@ -278,7 +277,7 @@ fn v1_errors() {
         (b"PROXY", b"\n", LF),
         (b"PROXY UNKNOWN", b"\n", LF),
         (b"PROXY UNKNOWN whatever", b"\nx\r\n", LF),
-        (b"PROXY UNKNOWN\r", b"x\n", "v1 CR not followed by LF"),
+        (b"PROXY UNKNOWN\r", b"x\n", CR),
         (b"PROXY UNKNOWN", b"X\r\n", PROTOCOL),
         (b"PROXY UNKNOW", b"\r\n", EARLY),
         (b"PROXY UNK", b"OWN\r\n", PROTOCOL),
@@ -286,51 +285,15 @@ fn v1_errors() {
         // TCP4 with IPv6 addresses.
         (b"PROXY TCP4 ", b"::1 ::1 1 2\r\n", V4),
         (b"PROXY TCP4 1.2.3.4 ", b"::1 1 2\r\n", V4),
-        (
-            b"PROXY TCP4 0",
-            b"1.2.3.4 5.6.7.8 1 2\r\n",
-            "leading zero in an IPv4 address",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.0",
-            b"0 5.6.7.8 1 2\r\n",
-            "leading zero in an IPv4 address",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.25",
-            b"6 5.6.7.8 1 2\r\n",
-            "IPv4 address octet above 255",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.100",
-            b"0 5.6.7.8 1 2\r\n",
-            "IPv4 address octet above 255",
-        ),
-        (
-            b"PROXY TCP4 1.",
-            b".2.3.4 5.6.7.8 1 2\r\n",
-            "empty octet in an IPv4 address",
-        ),
-        (
-            b"PROXY TCP4 ",
-            b".1.2.3.4 5.6.7.8 1 2\r\n",
-            "empty octet in an IPv4 address",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4",
-            b".5 5.6.7.8 1 2\r\n",
-            "IPv4 address of more than four octets",
-        ),
-        (
-            b"PROXY TCP4 1.2.3",
-            b" 5.6.7.8 1 2\r\n",
-            "IPv4 address of fewer than four octets",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.",
-            b" 5.6.7.8 1 2\r\n",
-            "IPv4 address of fewer than four octets",
-        ),
+        (b"PROXY TCP4 0", b"1.2.3.4 5.6.7.8 1 2\r\n", ZERO4),
+        (b"PROXY TCP4 1.2.3.0", b"0 5.6.7.8 1 2\r\n", ZERO4),
+        (b"PROXY TCP4 1.2.3.25", b"6 5.6.7.8 1 2\r\n", BIG4),
+        (b"PROXY TCP4 1.2.3.100", b"0 5.6.7.8 1 2\r\n", BIG4),
+        (b"PROXY TCP4 1.", b".2.3.4 5.6.7.8 1 2\r\n", EMPTY4),
+        (b"PROXY TCP4 ", b".1.2.3.4 5.6.7.8 1 2\r\n", EMPTY4),
+        (b"PROXY TCP4 1.2.3.4", b".5 5.6.7.8 1 2\r\n", MORE4),
+        (b"PROXY TCP4 1.2.3", b" 5.6.7.8 1 2\r\n", FEW4),
+        (b"PROXY TCP4 1.2.3.", b" 5.6.7.8 1 2\r\n", FEW4),
         (b"PROXY TCP4 1.2.3.4", b"a 5.6.7.8 1 2\r\n", V4),
         (b"PROXY TCP4 1.2.3.", b"-4 5.6.7.8 1 2\r\n", V4),
         (b"PROXY TCP4 1.2.3.", b"+4 5.6.7.8 1 2\r\n", V4),
@@ -341,134 +304,38 @@ fn v1_errors() {
         (b"PROXY TCP6 ", b"[::1] ::1 1 2\r\n", V6),
         (b"PROXY TCP6 ::1", b"%eth0 ::1 1 2\r\n", V6),
         (b"PROXY TCP6 ::", b"g ::1 1 2\r\n", V6),
-        (
-            b"PROXY TCP6 ::",
-            b": ::1 1 2\r\n",
-            "IPv6 address with \":::\"",
-        ),
-        (
-            b"PROXY TCP6 1::2:",
-            b":3 ::1 1 2\r\n",
-            "IPv6 address with two \"::\"",
-        ),
-        (
-            b"PROXY TCP6 :",
-            b"1 ::1 1 2\r\n",
-            "IPv6 address begins with a single ':'",
-        ),
-        (
-            b"PROXY TCP6 1234",
-            b"5:: ::1 1 2\r\n",
-            "IPv6 group of more than four hex digits",
-        ),
-        (
-            b"PROXY TCP6 1:2:3:4:5:6:7:8",
-            b":9 ::1 1 2\r\n",
-            "IPv6 address of more than eight groups",
-        ),
-        (
-            b"PROXY TCP6 1:2:3:4:5:6:7:8",
-            b":: ::1 1 2\r\n",
-            "IPv6 address of more than eight groups",
-        ),
-        (
-            b"PROXY TCP6 1::3:4:5:6:7:8",
-            b":9 ::1 1 2\r\n",
-            "IPv6 address of more than eight groups",
-        ),
-        (
-            b"PROXY TCP6 ::2:3:4:5:6:7:8",
-            b": ::1 1 2\r\n",
-            "IPv6 address of more than eight groups",
-        ),
-        (
-            b"PROXY TCP6 1:2:3:4:5:6:7",
-            b" ::1 1 2\r\n",
-            "IPv6 address of fewer than eight groups",
-        ),
-        (
-            b"PROXY TCP6 1:",
-            b" ::1 1 2\r\n",
-            "IPv6 address ends with a single ':'",
-        ),
-        (
-            b"PROXY TCP6 :",
-            b" ::1 1 2\r\n",
-            "IPv6 address ends with a single ':'",
-        ),
+        (b"PROXY TCP6 ::", b": ::1 1 2\r\n", COLONS3),
+        (b"PROXY TCP6 1::2:", b":3 ::1 1 2\r\n", GAPS2),
+        (b"PROXY TCP6 :", b"1 ::1 1 2\r\n", LEAD6),
+        (b"PROXY TCP6 1234", b"5:: ::1 1 2\r\n", DIGITS6),
+        (b"PROXY TCP6 1:2:3:4:5:6:7:8", b":9 ::1 1 2\r\n", MORE6),
+        (b"PROXY TCP6 1:2:3:4:5:6:7:8", b":: ::1 1 2\r\n", MORE6),
+        (b"PROXY TCP6 1::3:4:5:6:7:8", b":9 ::1 1 2\r\n", MORE6),
+        (b"PROXY TCP6 ::2:3:4:5:6:7:8", b": ::1 1 2\r\n", MORE6),
+        (b"PROXY TCP6 1:2:3:4:5:6:7", b" ::1 1 2\r\n", FEW6),
+        (b"PROXY TCP6 1:", b" ::1 1 2\r\n", END6),
+        (b"PROXY TCP6 :", b" ::1 1 2\r\n", END6),
         // The dotted quad keeps IPv4's rules, and comes last.
-        (
-            b"PROXY TCP6 ::ffff:01",
-            b".2.3.4 ::1 1 2\r\n",
-            "leading zero in an IPv4 address",
-        ),
-        (
-            b"PROXY TCP6 ::ffff:1.2.3.4",
-            b".5 ::1 1 2\r\n",
-            "IPv4 address of more than four octets",
-        ),
+        (b"PROXY TCP6 ::ffff:01", b".2.3.4 ::1 1 2\r\n", ZERO4),
+        (b"PROXY TCP6 ::ffff:1.2.3.4", b".5 ::1 1 2\r\n", MORE4),
         (b"PROXY TCP6 ::ffff:1.2.3.4", b":5 ::1 1 2\r\n", V4),
-        (
-            b"PROXY TCP6 ::ffff:1.2.3",
-            b" ::1 1 2\r\n",
-            "IPv4 address of fewer than four octets",
-        ),
-        (
-            b"PROXY TCP6 ::ffff:1.2.3.25",
-            b"6 ::1 1 2\r\n",
-            "IPv4 address octet above 255",
-        ),
+        (b"PROXY TCP6 ::ffff:1.2.3", b" ::1 1 2\r\n", FEW4),
+        (b"PROXY TCP6 ::ffff:1.2.3.25", b"6 ::1 1 2\r\n", BIG4),
         (b"PROXY TCP6 ::ffff:a", b".2.3.4 ::1 1 2\r\n", V4),
         (b"PROXY TCP6 1:2:3:4:5:6:7:1", b".2.3.4 ::1 1 2\r\n", WHERE),
         (b"PROXY TCP6 1:2:3:4:5::6:1", b".2.3.4 ::1 1 2\r\n", WHERE),
         // Ports.
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 6553",
-            b"6 2\r\n",
-            "port above 65535",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 6553",
-            b"6\r\n",
-            "port above 65535",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 65535",
-            b"0\r\n",
-            "port above 65535",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 9999",
-            b"9\r\n",
-            "port above 65535",
-        ),
-        (a, b"+1 2\r\n", "bad character in a port"),
-        (a, b"-1 2\r\n", "bad character in a port"),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 0",
-            b"x50\r\n",
-            "bad character in a port",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 0",
-            b"1 2\r\n",
-            "leading zero in a port",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 0",
-            b"0 2\r\n",
-            "leading zero in a port",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 0",
-            b"80\r\n",
-            "leading zero in a port",
-        ),
-        (
-            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2",
-            b"a\r\n",
-            "bad character in a port",
-        ),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 6553", b"6 2\r\n", BIG_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 6553", b"6\r\n", BIG_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 65535", b"0\r\n", BIG_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 9999", b"9\r\n", BIG_PORT),
+        (a, b"+1 2\r\n", CHAR_PORT),
+        (a, b"-1 2\r\n", CHAR_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 0", b"x50\r\n", CHAR_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 0", b"1 2\r\n", ZERO_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 0", b"0 2\r\n", ZERO_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 0", b"80\r\n", ZERO_PORT),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", b"a\r\n", CHAR_PORT),
     ];
     for &(head, rest, reason) in cases {
         bad(head, rest, reason);
@@ -477,24 +344,13 @@ fn v1_errors() {
 
 #[test]
 fn v1_length_limit() {
+    const LONG: &str = "v1 line longer than 107 bytes";
     // UNKNOWN with 91 bytes after its space is 107 bytes long; one more
     // fails at the byte that leaves no room for the CRLF.
-    let head = b"PROXY UNKNOWN ";
-    let fill = [b'x'; 91];
-    good(&[&head[..], &fill, b"\r\n"].concat(), &Header::Unknown);
-    let line = [&head[..], &fill, b"\r"].concat();
-    assert_eq!(line.len(), 106);
-    good(&[&line[..], b"\n"].concat(), &Header::Unknown);
-    bad(
-        &[&head[..], &fill].concat(),
-        b"x\r\n",
-        "v1 line longer than 107 bytes",
-    );
-    bad(
-        &[&head[..], &fill].concat(),
-        b" 65535\r\n",
-        "v1 line longer than 107 bytes",
-    );
+    let head = [&b"PROXY UNKNOWN "[..], &[b'x'; 91]].concat();
+    good(&[&head[..], b"\r\n"].concat(), &Header::Unknown);
+    bad(&head, b"x\r\n", LONG);
+    bad(&head, b" 65535\r\n", LONG);
 
     // TCP6 addresses in long forms (six groups of four digits and a
     // dotted quad: 45 characters) can use the room up: the error comes at
@@ -502,41 +358,24 @@ fn v1_length_limit() {
     let long = "0000:0000:0000:0000:0000:ffff:255.255.255.255";
     assert_eq!(long.len(), 45);
     let short = &long[..44]; // ...255.25
-    let exact = format!("PROXY TCP6 {long} {short} 0 0\r\n");
+    let head = format!("PROXY TCP6 {long} {short}");
+    let exact = format!("{head} 0 9\r\n");
     assert_eq!(exact.len(), V1_MAX_LEN);
     let mapped = "[::ffff:255.255.255.255]:0";
-    good(exact.as_bytes(), &inet(mapped, "[::ffff:255.255.255.25]:0"));
-    let head = format!("PROXY TCP6 {long} {short}");
-    bad(
-        head.as_bytes(),
-        b"5 0 0\r\n",
-        "v1 line longer than 107 bytes",
-    );
-    bad(
-        format!("{head} 0").as_bytes(),
-        b"0 0\r\n",
-        "leading zero in a port",
-    );
-    good(
-        format!("{head} 0 9\r\n").as_bytes(),
-        &inet(mapped, "[::ffff:255.255.255.25]:9"),
-    );
-    bad(
-        format!("{head} 0 1").as_bytes(),
-        b"0\r\n",
-        "v1 line longer than 107 bytes",
-    );
-    bad(
-        format!("{head} 1").as_bytes(),
-        b"0 0\r\n",
-        "v1 line longer than 107 bytes",
-    );
+    good(exact.as_bytes(), &inet(mapped, "[::ffff:255.255.255.25]:9"));
+    let cases = [
+        (head.clone(), &b"5 0 0\r\n"[..], LONG),
+        (format!("{head} 0"), b"0 0\r\n", "leading zero in a port"),
+        (format!("{head} 0 1"), b"0\r\n", LONG),
+        (format!("{head} 1"), b"0 0\r\n", LONG),
+    ];
+    for (head, rest, reason) in cases {
+        bad(head.as_bytes(), rest, reason);
+    }
     // A source of 45 characters and a destination that has room.
     let fits = format!("PROXY TCP6 {long} ::1 65535 65535\r\n");
-    good(
-        fits.as_bytes(),
-        &inet("[::ffff:255.255.255.255]:65535", "[::1]:65535"),
-    );
+    let source = "[::ffff:255.255.255.255]:65535";
+    good(fits.as_bytes(), &inet(source, "[::1]:65535"));
 }
 
 #[test]
