@@ -68,6 +68,7 @@ mod output;
 mod parser;
 mod pool;
 mod proxy_headers;
+mod proxy_protocol;
 mod receiver;
 mod request;
 mod response;
@@ -111,6 +112,14 @@ pub mod __private {
         ProxyHeaderValues, ProxyOutcome, TrustedProxies,
     };
     pub use crate::receiver::ChunkedReceiver;
+
+    /// The PROXY protocol v1/v2 parser (and its test encoders).
+    pub mod proxy_protocol {
+        pub use crate::proxy_protocol::{
+            encode_v1, encode_v2, parse, Header, Parsed, ProxyError, MAX_HEADER_LEN, V1_MAX_LEN,
+            V2_SIGNATURE,
+        };
+    }
 }
 
 use std::cell::RefCell;
