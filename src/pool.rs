@@ -330,7 +330,7 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task.service())) {
             crate::log_error!(
                 "Exception when servicing a task: {}",
-                crate::panic_message(&*panic)
+                crate::logging::escaped(&crate::panic_message(&*panic))
             );
         }
     }

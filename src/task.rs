@@ -13,6 +13,7 @@ use crate::access_log::{AccessLog, Record};
 use crate::buffers::{FileBuffer, RequestBody};
 use crate::channel::{Channel, ClientDisconnected};
 use crate::error::HttpError;
+use crate::logging::escaped;
 use crate::parser::{Parsed, RequestHead, Version};
 use crate::request::{DisconnectProbe, Request};
 use crate::writer::{write_error, Failure, Output, ResponseWriter};
@@ -231,11 +232,18 @@ fn app_task(chan: &Arc<Channel>, head: RequestHead, body: RequestBody, received:
     let close = match outcome {
         Ok(()) => w.close_on_finish(),
         Err(Failure::Disconnected) => {
-            crate::log_info!("Client disconnected while serving {}", req.path());
+            crate::log_info!(
+                "Client disconnected while serving {}",
+                escaped(req.path_bytes())
+            );
             true
         }
         Err(Failure::App(what)) => {
-            crate::log_error!("Exception while serving {}: {what}", req.path());
+            crate::log_error!(
+                "Exception while serving {}: {}",
+                escaped(req.path_bytes()),
+                escaped(&what)
+            );
             if !w.head_sent() {
                 let detail = internal_error_detail(chan, &what);
                 let bytes = error_task(
