@@ -54,8 +54,10 @@
 //! responses, `Sent`); under `out`, the [`Sink`] (`Open`, `Broken` after a
 //! failed send, `Closed`). The loop's predicates are matches over these:
 //! `closing()` is `Closing`/`Closed`, or `CloseWhenFlushed` with nothing
-//! left to send; `writable()` is output pending or `CloseWhenFlushed` and
-//! beyond; `readable()` is `Open`, `Reading`/`Blocked`, and not busy.
+//! left to send; `writable()` is output pending that the loop may send
+//! (not fewer than `send_bytes` bytes while a request runs, unless a worker
+//! waits on the watermark) or `CloseWhenFlushed` and beyond; `readable()`
+//! is `Open`, `Reading`/`Blocked`, and not busy.
 //!
 //! # Hand-offs between a worker and the loop
 //!

@@ -333,7 +333,20 @@ impl Dispatcher for ChannelDispatcher {
 
     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         let chan = &self.chan;
-        chan.out_pending.load(Ordering::Acquire) > 0 || chan.life.get() >= Life::CloseWhenFlushed
+        if chan.life.get() >= Life::CloseWhenFlushed {
+            return true;
+        }
+        let pending = chan.out_pending.load(Ordering::Acquire);
+        if pending == 0 || pending >= chan.server.adj.send_bytes as u64 {
+            return pending > 0;
+        }
+        // Fewer than `send_bytes` while a request runs, and no worker
+        // waiting on the high watermark: `handle_write` would not send
+        // them, so asking for writability would only spin the loop. The
+        // worker wakes the loop when that changes (it finishes, buffers
+        // `send_bytes`, or waits).
+        let running = !chan.reqs().requests.is_empty();
+        !running || chan.out().waiters > 0
     }
 
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Progress {
