@@ -697,13 +697,15 @@ impl Server {
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if stop_deadline.is_none() {
-                if self.watch_signals && sys::signals::take_hangup() {
-                    if let Some(log) = &self.shared.access_log {
-                        crate::log_info!("SIGHUP: reopening the access log");
-                        log.reopen();
-                    }
+            // Also while draining: logrotate does not know we are stopping,
+            // and the requests still running log to the file it moved.
+            if self.watch_signals && sys::signals::take_hangup() {
+                if let Some(log) = &self.shared.access_log {
+                    crate::log_info!("SIGHUP: reopening the access log");
+                    log.reopen();
                 }
+            }
+            if stop_deadline.is_none() {
                 let signalled = self.watch_signals && sys::signals::take().is_some();
                 if signalled || self.stop.load(Ordering::SeqCst) {
                     crate::log_info!("Shutting down: no longer accepting connections");

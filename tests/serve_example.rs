@@ -488,3 +488,55 @@ fn the_serve_example_bounds_the_shutdown_timeout() {
         }
     }
 }
+
+/// A SIGHUP that comes while a graceful stop drains the running requests
+/// still reopens the access log (logrotate does not know the server is
+/// stopping): the line of the request that finishes after it goes to the
+/// new file.
+#[test]
+fn sighup_while_draining_reopens_the_access_log() {
+    const NAME: &str = "sighup_while_draining_reopens_the_access_log";
+    if serve_if_child() {
+        return;
+    }
+    // More than the high watermark and the sockets' buffers hold: the
+    // response runs until the client reads, which it does only at the end.
+    const LEN: usize = 64 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let (ch, lines) = spawn_serve(
+        NAME,
+        &format!(
+            "--listen=127.0.0.1:0\n--shutdown-timeout=60\n--access-log={}",
+            log.display()
+        ),
+    );
+    let addr = serving_on(&lines);
+    let mut c = Client::connect(addr);
+    c.send(format!("GET /bytes/{LEN} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    assert_eq!(c.read_head().unwrap().status, 200);
+    child::signal(ch.id(), libc::SIGTERM);
+    child::wait_for_line(&lines, "Shutting down", Duration::from_secs(30));
+    std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    child::signal(ch.id(), libc::SIGHUP);
+    // Seen or not (10 s at most), the drain is let finish before judging.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut reopened = false;
+    while let Ok(line) =
+        lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if line.contains("reopening the access log") {
+            reopened = true;
+            break;
+        }
+    }
+    assert_eq!(c.read_exact_n(LEN).unwrap().len(), LEN);
+    let out = child::wait(ch, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.status);
+    assert!(reopened, "no 'reopening the access log' line after SIGHUP");
+    let new = std::fs::read_to_string(&log).expect("a new access log");
+    assert!(
+        new.contains(&format!("\"GET /bytes/{LEN} HTTP/1.1\" 200 {LEN}")),
+        "{new}"
+    );
+}
