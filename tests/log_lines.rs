@@ -10,38 +10,16 @@
 mod common;
 
 use std::io::Read;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
 use maitred::{Body, Request, Response};
 
-/// The records logged in this process, as `LEVEL:target:message`.
-fn logs() -> &'static Mutex<Vec<String>> {
-    static LOGS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        maitred::logging::set_sink(|level, target, message| {
-            if let Some(l) = LOGS.get() {
-                l.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(format!("{}:{target}:{message}", level.name()));
-            }
-        });
-        Mutex::new(Vec::new())
-    })
-}
-
 /// The records containing `needle`, once at least one does (10 s at most).
 fn records_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     wait_until(Duration::from_secs(10), || {
-        found = logs()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|l| l.contains(needle))
-            .cloned()
-            .collect();
+        found = logged(needle);
         !found.is_empty()
     });
     found

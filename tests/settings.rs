@@ -27,33 +27,6 @@ fn hello(_req: &mut Request) -> Response {
     Response::text("Hello, World!")
 }
 
-/// The log lines of this test process, captured with a sink (installed on
-/// first use), as `LEVEL:target:message`.
-fn logs() -> &'static Mutex<Vec<String>> {
-    static LOGS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        maitred::logging::set_sink(|level, target, message| {
-            if let Some(l) = LOGS.get() {
-                l.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(format!("{}:{target}:{message}", level.name()));
-            }
-        });
-        Mutex::new(Vec::new())
-    })
-}
-
-/// The captured lines containing `needle`.
-fn logged(needle: &str) -> Vec<String> {
-    logs()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|l| l.contains(needle))
-        .cloned()
-        .collect()
-}
-
 /// Whether this machine can listen on `::1`.
 fn ipv6_available() -> bool {
     TcpListener::bind("[::1]:0").is_ok()

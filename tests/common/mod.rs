@@ -407,6 +407,33 @@ impl Gate {
     }
 }
 
+/// The log records of this test process, captured with a sink (installed
+/// on first use; it is process-wide), as `LEVEL:target:message`.
+pub fn logs() -> &'static std::sync::Mutex<Vec<String>> {
+    static LOGS: std::sync::OnceLock<std::sync::Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        maitred::logging::set_sink(|level, target, message| {
+            if let Some(l) = LOGS.get() {
+                l.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("{}:{target}:{message}", level.name()));
+            }
+        });
+        std::sync::Mutex::new(Vec::new())
+    })
+}
+
+/// The captured records ([`logs`]) containing `needle`.
+pub fn logged(needle: &str) -> Vec<String> {
+    logs()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
 /// Waits until `cond` holds (checking every millisecond), or panics after
 /// `limit`. For conditions no event announces.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
