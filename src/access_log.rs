@@ -184,15 +184,9 @@ pub(crate) struct Record<'a> {
 }
 
 /// Appends `bytes` with `"`, `\` and every byte outside printable ASCII as
-/// `\xNN`.
+/// `\xNN` (the server log's escaping, plus `"`).
 fn escape_text(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
+    let _ = crate::logging::escape_into(out, bytes, b"\"");
 }
 
 /// Appends `bytes` as the inside of a JSON string (bytes as Latin-1).

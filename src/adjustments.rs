@@ -474,11 +474,11 @@ settings! {
     }
     cleanup_interval: u64 {
         kind: Int, default: "30", waitress: same,
-        help: "Seconds between sweeps for idle connections.",
+        help: "Seconds between sweeps for idle connections; at most 315360000 (ten years).",
     }
     channel_timeout: u64 {
         kind: Int, default: "120", waitress: same,
-        help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed.",
+        help: "Seconds a connection may stay idle (no request running, nothing received or sent) before it is closed; at most 315360000 (ten years).",
     }
     /// Answered by the I/O thread without touching the pool or the
     /// application; counted in [`Stats::requests_shed`](crate::Stats::requests_shed).
@@ -508,23 +508,23 @@ settings! {
     /// one, so that the application can bound its own work.
     slow_request_warning: u64 {
         kind: Int, default: "0", waitress: new,
-        help: "Log one warning for each request still in the application after this many seconds (method, path, client, thread, time so far); 0 is off (not in waitress).",
+        help: "Log one warning for each request still in the application after this many seconds (method, path, client, thread, time so far); 0 is off, at most 315360000 (not in waitress).",
     }
     max_queue_wait: u64 {
         kind: Int, default: "0", waitress: new,
-        help: "A request that waited this many seconds for a worker is answered 503 with Retry-After: 1 instead of running the application; 0 is off (not in waitress).",
+        help: "A request that waited this many seconds for a worker is answered 503 with Retry-After: 1 instead of running the application; 0 is off, at most 315360000 (not in waitress).",
     }
     /// Dribbling bytes does not extend it. `408 Request Timeout` is sent
     /// with `Connection: close`, and the connection closes.
     request_head_timeout: u64 {
         kind: Int, default: "30", waitress: new,
-        help: "Seconds a request head may take from its first byte (on a kept connection, from the previous response) until it is complete; then 408 and close; 0 is off (not in waitress).",
+        help: "Seconds a request head may take from its first byte (on a kept connection, from the previous response) until it is complete; then 408 and close; 0 is off, at most 315360000 (not in waitress).",
     }
     /// With [`min_request_body_rate`](Self::min_request_body_rate), the
     /// rule of Apache's mod_reqtimeout (`body=20,MinRate=500`).
     request_body_timeout: u64 {
         kind: Int, default: "20", waitress: new,
-        help: "Seconds of grace a request body has from the end of its head, extended by a second for every min_request_body_rate bytes received; past it, 408 and close; 0 is off (not in waitress).",
+        help: "Seconds of grace a request body has from the end of its head, extended by a second for every min_request_body_rate bytes received; past it, 408 and close; 0 is off, at most 315360000 (not in waitress).",
     }
     min_request_body_rate: u64 {
         kind: Int, default: "500", waitress: new,
@@ -564,7 +564,7 @@ settings! {
     }
     asyncore_loop_timeout: u64 {
         kind: Int, default: "1", waitress: same,
-        help: "Seconds the I/O loop waits for events at most before running its periodic work.",
+        help: "Seconds the I/O loop waits for events at most before running its periodic work; at most 315360000 (ten years).",
     }
     asyncore_use_poll: bool {
         kind: Bool, default: "false", waitress: same,
@@ -586,7 +586,7 @@ settings! {
     /// The default is the time waitress gives its threads.
     shutdown_timeout: u64 {
         kind: Int, default: "5", waitress: new,
-        help: "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).",
+        help: "Seconds a graceful stop waits for running requests before it gives up on them; at most 315360000, ten years (not in waitress).",
     }
     /// See [`Adjustments::take_systemd_sockets`].
     systemd_socket_activation: bool {
@@ -672,6 +672,20 @@ pub fn slash_fixed_str(s: &str) -> String {
 }
 
 impl Adjustments {
+    /// The largest value a setting in seconds may have (`channel_timeout`,
+    /// `cleanup_interval`, `shutdown_timeout` and the others whose help
+    /// says "seconds"): 315,360,000 seconds, ten years of 365 days.
+    ///
+    /// Such a setting is added to an [`Instant`](std::time::Instant) and
+    /// multiplied into milliseconds, and neither may overflow: ten years is
+    /// far longer than any timeout means (a setting that should never fire
+    /// can still be made as good as never), and small enough for every
+    /// platform's `Instant` (even one counting nanoseconds since boot in
+    /// 64 bits holds 584 years) and for milliseconds in a `u64`.
+    /// [`validate`](Adjustments::validate) refuses a larger value, naming the
+    /// setting.
+    pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 60 * 60;
+
     /// The table entry of a setting.
     #[cfg(test)]
     pub(crate) fn info(name: &str) -> Option<&'static SettingInfo> {
@@ -860,6 +874,24 @@ impl Adjustments {
             if v == 0 {
                 return Err(Error::config(format!(
                     "invalid value for {name}: 0 (it must be at least 1)"
+                )));
+            }
+        }
+        let seconds = [
+            ("cleanup_interval", self.cleanup_interval),
+            ("channel_timeout", self.channel_timeout),
+            ("slow_request_warning", self.slow_request_warning),
+            ("max_queue_wait", self.max_queue_wait),
+            ("request_head_timeout", self.request_head_timeout),
+            ("request_body_timeout", self.request_body_timeout),
+            ("asyncore_loop_timeout", self.asyncore_loop_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+        ];
+        for (name, v) in seconds {
+            if v > Self::MAX_SECONDS {
+                return Err(Error::config(format!(
+                    "invalid value for {name}: {v} (it must be at most {} seconds, ten years)",
+                    Self::MAX_SECONDS
                 )));
             }
         }

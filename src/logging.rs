@@ -8,6 +8,12 @@
 //!
 //! Nothing is logged per request unless something went wrong.
 //!
+//! Whatever a line quotes from a request (a path, a header value, an
+//! address a proxy header gave) or from an application (a panic message) is
+//! escaped: `\` and every byte outside printable ASCII become `\xNN`, as in
+//! the access log, so each line is one line of printable ASCII that no
+//! client can forge.
+//!
 //! An embedding program (or a test) can take the lines itself with
 //! [`set_sink`]: while a sink is installed, every line at or above the
 //! [`set_level`] threshold goes to it instead of standard error or the `log`
@@ -163,6 +169,52 @@ pub fn write(level: Level, target: &str, args: std::fmt::Arguments<'_>) {
     let _ = level.name();
 }
 
+/// Request-derived text as it goes into a log line (see [`escaped`]).
+pub(crate) struct Escaped<'a>(&'a [u8]);
+
+/// `text` for a log line: `\` and every byte outside printable ASCII
+/// (control bytes such as CR, LF and ESC, and every byte of a non-ASCII
+/// character) as `\xNN`, so that a client cannot write lines of its own
+/// into the server's log nor send escape sequences to the terminal that
+/// shows it. Every log line escapes what comes from a request (paths,
+/// header values, addresses from proxy headers) and from an application
+/// (panic messages) this way; the access log's text formats do too.
+pub(crate) fn escaped<T: AsRef<[u8]> + ?Sized>(text: &T) -> Escaped<'_> {
+    Escaped(text.as_ref())
+}
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        escape_into(f, self.0, b"")
+    }
+}
+
+/// Writes `bytes` to `out` with `\`, the bytes of `also` and every byte
+/// outside printable ASCII as `\xNN` (the one escaping of [`escaped`] and
+/// of the access log, which adds `"`).
+pub(crate) fn escape_into<W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    bytes: &[u8],
+    also: &[u8],
+) -> std::fmt::Result {
+    let mut rest = bytes;
+    loop {
+        // A run of bytes that stand as they are goes out in one piece.
+        let plain = rest
+            .iter()
+            .position(|&b| !(0x20..0x7f).contains(&b) || b == b'\\' || also.contains(&b))
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(plain);
+        // Printable ASCII only: always UTF-8.
+        out.write_str(std::str::from_utf8(run).unwrap_or_default())?;
+        let Some((&b, tail)) = tail.split_first() else {
+            return Ok(());
+        };
+        write!(out, "\\x{b:02x}")?;
+        rest = tail;
+    }
+}
+
 /// Logs at info level.
 macro_rules! log_info {
     ($($arg:tt)*) => { $crate::logging::write($crate::logging::Level::Info, "maitred", format_args!($($arg)*)) };
@@ -189,6 +241,19 @@ pub(crate) static SINK_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new((
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn escaped_text_is_printable_ascii_without_backslashes_of_its_own() {
+        assert_eq!(
+            escaped(b"/x\r\nERROR:forged\x1b[2J \\ \"q\" \xc3\xa9\x7f").to_string(),
+            "/x\\x0d\\x0aERROR:forged\\x1b[2J \\x5c \"q\" \\xc3\\xa9\\x7f"
+        );
+        assert_eq!(escaped("plain /path?q=1").to_string(), "plain /path?q=1");
+        assert_eq!(escaped("").to_string(), "");
+        let mut quoted = String::new();
+        escape_into(&mut quoted, b"a\"b\\", b"\"").unwrap();
+        assert_eq!(quoted, "a\\x22b\\x5c");
+    }
 
     #[test]
     fn a_sink_takes_the_lines_at_or_above_the_threshold() {

@@ -351,7 +351,7 @@ fn handler_thread<T: Task>(shared: &Shared<T>, thread_no: usize) {
             Err(panic) => {
                 crate::log_error!(
                     "Exception when servicing a task: {}",
-                    crate::panic_message(&*panic)
+                    crate::logging::escaped(&crate::panic_message(&*panic))
                 );
             }
         }

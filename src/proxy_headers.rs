@@ -467,7 +467,10 @@ impl ProxyConfig {
     /// Applies the proxy headers to a request before the application sees
     /// it; logs to the server's log.
     pub(crate) fn apply(&self, req: &mut Request) -> Result<(), MalformedProxyHeader> {
-        self.apply_logged(req, &mut |line| crate::log_warning!("{line}"))
+        // The lines quote header values and addresses the request brought.
+        self.apply_logged(req, &mut |line| {
+            crate::log_warning!("{}", crate::logging::escaped(&line))
+        })
     }
 
     /// [`apply`](Self::apply), with the warnings going to `log`.

@@ -473,7 +473,8 @@ impl Server {
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            // Reopening the log is as welcome while a stop drains.
+            // Also while draining: logrotate does not know we are stopping,
+            // and the requests still running log to the file it moved.
             if self.watch_signals && sys::signals::take_hangup() {
                 if let Some(log) = &self.shared.access_log {
                     crate::log_info!("SIGHUP: reopening the access log");

@@ -467,7 +467,7 @@ impl InApp {
                 warned += 1;
                 crate::log_warning!(
                     "Slow request: {} in the application for {:.1} s (slow_request_warning={setting}); a thread cannot be interrupted: bound the work in the application, or use max_queue_wait to stop queued requests from waiting behind it",
-                    r.what,
+                    crate::logging::escaped(&r.what),
                     elapsed.as_secs_f64()
                 );
             }

@@ -16,6 +16,7 @@ use crate::answer::{answer, as_seen, log_line, About, Why};
 use crate::conn::Received;
 use crate::error::HttpError;
 use crate::link::{Job, Link, Next};
+use crate::logging::escaped;
 use crate::output::WorkerOut;
 use crate::request::{DisconnectProbe, Request};
 use crate::writer::{Failure, ResponseWriter};
@@ -210,11 +211,17 @@ fn run(out: &WorkerOut<'_>, link: &Arc<Link>, received: Received) -> Outcome {
         Ok(()) if w.switched() => result.switch = true,
         Ok(()) => result.close = w.close_on_finish(),
         Err(Failure::Disconnected) => {
-            crate::log_info!("Client disconnected while serving {}", req.path());
+            crate::log_info!(
+                "Client disconnected while serving {}",
+                escaped(req.path_bytes())
+            );
             result.close = true;
         }
         Err(Failure::Refused(err)) => {
-            crate::log_warning!("Refused to switch protocols for {}: {err}", req.path());
+            crate::log_warning!(
+                "Refused to switch protocols for {}: {err}",
+                escaped(req.path_bytes())
+            );
             answer(
                 out,
                 server.answering(),
@@ -230,7 +237,11 @@ fn run(out: &WorkerOut<'_>, link: &Arc<Link>, received: Received) -> Outcome {
             result.close = true;
         }
         Err(Failure::App(what)) => {
-            crate::log_error!("Exception while serving {}: {what}", req.path());
+            crate::log_error!(
+                "Exception while serving {}: {}",
+                escaped(req.path_bytes()),
+                escaped(&what)
+            );
             if !w.head_sent() {
                 let detail = internal_error_detail(link, &what);
                 answer(

@@ -9,8 +9,11 @@ mod common;
 #[allow(dead_code)]
 mod apps;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Child;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use apps::static_files::StaticFiles;
@@ -333,17 +336,56 @@ fn bad_command_lines_exit_1_with_the_reason() {
     }
 }
 
+/// In a child process started by [`spawn_serve`]: runs the example's
+/// `main` with the arguments the parent gave and exits with its code.
+/// Returns (false) only in the parent.
+fn serve_if_child() -> bool {
+    if child::role().as_deref() != Some("serve") {
+        return false;
+    }
+    let args = std::env::var("MAITRED_TEST_ARGS").unwrap();
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let code = apps::main_with(args.split('\n'), &mut out, &mut err);
+    let _ = out.flush();
+    let _ = err.flush();
+    std::process::exit(code);
+}
+
+/// Runs the serve example in a child process (as test `test` of this
+/// binary, which must begin with [`serve_if_child`]) with `args`, one a
+/// line; returns it and its standard error's lines.
+fn spawn_serve(test: &str, args: &str) -> (Child, Receiver<String>) {
+    let mut cmd = child::command(test, "serve", None);
+    cmd.env("MAITRED_TEST_ARGS", args);
+    let mut ch = cmd.spawn().unwrap();
+    let lines = child::stderr_lines(&mut ch);
+    (ch, lines)
+}
+
+/// Waits for the example's `Serving on` line; returns the address.
+fn serving_on(lines: &Receiver<String>) -> SocketAddr {
+    address_in(&child::wait_for_line(
+        lines,
+        "Serving on http://127.0.0.1:",
+        Duration::from_secs(30),
+    ))
+}
+
+/// The address of a `Serving on http://ADDR` line.
+fn address_in(line: &str) -> SocketAddr {
+    line.rsplit("http://")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+}
+
 /// The example's `main`, run for real: it prints where it listens, serves,
 /// and stops cleanly on SIGTERM.
 #[test]
 fn the_serve_example_runs_until_sigterm() {
     const NAME: &str = "the_serve_example_runs_until_sigterm";
-    if child::role().as_deref() == Some("serve") {
-        let args = std::env::var("MAITRED_TEST_ARGS").unwrap();
-        let mut out = std::io::stdout();
-        let mut err = std::io::stderr();
-        let code = apps::main_with(args.split('\n'), &mut out, &mut err);
-        assert_eq!(code, 0);
+    if serve_if_child() {
         return;
     }
     let dir = tree();
@@ -352,20 +394,8 @@ fn the_serve_example_runs_until_sigterm() {
         dir.path().join("root").display(),
         dir.path().join("access.log").display()
     );
-    let mut cmd = child::command(NAME, "serve", None);
-    cmd.env("MAITRED_TEST_ARGS", args);
-    let mut ch = cmd.spawn().unwrap();
-    let lines = child::stderr_lines(&mut ch);
-    let line = child::wait_for_line(
-        &lines,
-        "Serving on http://127.0.0.1:",
-        Duration::from_secs(30),
-    );
-    let addr: SocketAddr = line
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (ch, lines) = spawn_serve(NAME, &args);
+    let addr = serving_on(&lines);
     let r = get(addr, "/a.txt");
     assert_eq!(r.body, b"text\n");
     assert_eq!(get(addr, "/big.bin").body.len(), 3 * 1024 * 1024);
@@ -408,4 +438,105 @@ fn the_serve_example_runs_until_sigterm() {
     assert!(old.contains("\"GET /a.txt HTTP/1.1\" 200"), "{old}");
     let new = std::fs::read_to_string(&log).unwrap();
     assert_eq!(new.lines().count(), 1, "{new}");
+}
+
+/// `--shutdown-timeout` past the largest value a setting in seconds may
+/// have is refused at start, naming the setting (it was accepted, and
+/// SIGTERM then panicked adding it to an `Instant`, exit 101); at that
+/// largest value the example serves and stops cleanly on SIGTERM.
+#[test]
+fn the_serve_example_bounds_the_shutdown_timeout() {
+    const NAME: &str = "the_serve_example_bounds_the_shutdown_timeout";
+    if serve_if_child() {
+        return;
+    }
+    let max = maitred::Adjustments::MAX_SECONDS;
+    for (value, ok) in [(i64::MAX as u64, false), (max + 1, false), (max, true)] {
+        let (ch, lines) = spawn_serve(
+            NAME,
+            &format!("--listen=127.0.0.1:0\n--shutdown-timeout={value}"),
+        );
+        // Serving or refusing: either way it must end on SIGTERM.
+        let mut seen = Vec::new();
+        while let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) {
+            if line.contains("Serving on") {
+                assert_eq!(get(address_in(&line), "/").body, b"Hello, World!");
+                child::signal(ch.id(), libc::SIGTERM);
+                seen.push(line);
+                break;
+            }
+            let refused = line.starts_with("Error:");
+            seen.push(line);
+            if refused {
+                break;
+            }
+        }
+        let out = child::wait(ch, Duration::from_secs(30));
+        // The rest of its standard error, up to its end.
+        while let Ok(line) = lines.recv_timeout(Duration::from_secs(10)) {
+            seen.push(line);
+        }
+        let text = seen.join("\n");
+        if ok {
+            assert!(out.status.success(), "{value}: {}: {text}", out.status);
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{value}: {text}");
+            assert!(
+                text.contains("shutdown_timeout") && text.contains(&max.to_string()),
+                "{value}: {text}"
+            );
+        }
+    }
+}
+
+/// A SIGHUP that comes while a graceful stop drains the running requests
+/// still reopens the access log (logrotate does not know the server is
+/// stopping): the line of the request that finishes after it goes to the
+/// new file.
+#[test]
+fn sighup_while_draining_reopens_the_access_log() {
+    const NAME: &str = "sighup_while_draining_reopens_the_access_log";
+    if serve_if_child() {
+        return;
+    }
+    // More than the high watermark and the sockets' buffers hold: the
+    // response runs until the client reads, which it does only at the end.
+    const LEN: usize = 64 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let (ch, lines) = spawn_serve(
+        NAME,
+        &format!(
+            "--listen=127.0.0.1:0\n--shutdown-timeout=60\n--access-log={}",
+            log.display()
+        ),
+    );
+    let addr = serving_on(&lines);
+    let mut c = Client::connect(addr);
+    c.send(format!("GET /bytes/{LEN} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    assert_eq!(c.read_head().unwrap().status, 200);
+    child::signal(ch.id(), libc::SIGTERM);
+    child::wait_for_line(&lines, "Shutting down", Duration::from_secs(30));
+    std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    child::signal(ch.id(), libc::SIGHUP);
+    // Seen or not (10 s at most), the drain is let finish before judging.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut reopened = false;
+    while let Ok(line) =
+        lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if line.contains("reopening the access log") {
+            reopened = true;
+            break;
+        }
+    }
+    assert_eq!(c.read_exact_n(LEN).unwrap().len(), LEN);
+    let out = child::wait(ch, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.status);
+    assert!(reopened, "no 'reopening the access log' line after SIGHUP");
+    let new = std::fs::read_to_string(&log).expect("a new access log");
+    assert!(
+        new.contains(&format!("\"GET /bytes/{LEN} HTTP/1.1\" 200 {LEN}")),
+        "{new}"
+    );
 }

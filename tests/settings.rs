@@ -27,33 +27,6 @@ fn hello(_req: &mut Request) -> Response {
     Response::text("Hello, World!")
 }
 
-/// The log lines of this test process, captured with a sink (installed on
-/// first use), as `LEVEL:target:message`.
-fn logs() -> &'static Mutex<Vec<String>> {
-    static LOGS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        maitred::logging::set_sink(|level, target, message| {
-            if let Some(l) = LOGS.get() {
-                l.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(format!("{}:{target}:{message}", level.name()));
-            }
-        });
-        Mutex::new(Vec::new())
-    })
-}
-
-/// The captured lines containing `needle`.
-fn logged(needle: &str) -> Vec<String> {
-    logs()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|l| l.contains(needle))
-        .cloned()
-        .collect()
-}
-
 /// Whether this machine can listen on `::1`.
 fn ipv6_available() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
@@ -451,6 +424,103 @@ backend_tests! {
         let left = Duration::from_millis(2500).saturating_sub(started.elapsed());
         assert_silent(&mut idle_slow.stream, left.max(Duration::from_millis(1)));
         assert_eq!(idle_slow.roundtrip(GET).status, 200);
+    }
+}
+
+/// Every setting in seconds: each is added to an `Instant` or multiplied
+/// into milliseconds somewhere.
+const SECONDS_SETTINGS: [&str; 8] = [
+    "cleanup_interval",
+    "channel_timeout",
+    "slow_request_warning",
+    "max_queue_wait",
+    "request_head_timeout",
+    "request_body_timeout",
+    "asyncore_loop_timeout",
+    "shutdown_timeout",
+];
+
+/// Sets the setting in seconds `name` to `value` through its field (`set`
+/// takes what fits an `i64`).
+fn set_seconds(a: &mut Adjustments, name: &str, value: u64) {
+    let field = match name {
+        "cleanup_interval" => &mut a.cleanup_interval,
+        "channel_timeout" => &mut a.channel_timeout,
+        "slow_request_warning" => &mut a.slow_request_warning,
+        "max_queue_wait" => &mut a.max_queue_wait,
+        "request_head_timeout" => &mut a.request_head_timeout,
+        "request_body_timeout" => &mut a.request_body_timeout,
+        "asyncore_loop_timeout" => &mut a.asyncore_loop_timeout,
+        "shutdown_timeout" => &mut a.shutdown_timeout,
+        _ => panic!("not a setting in seconds: {name}"),
+    };
+    *field = value;
+}
+
+#[test]
+fn a_duration_setting_past_its_maximum_is_refused_at_start() {
+    // The list above is every setting whose help speaks of seconds, and
+    // each help gives the maximum.
+    for s in maitred::__private::SETTINGS {
+        if s.help.to_ascii_lowercase().contains("seconds") {
+            assert!(SECONDS_SETTINGS.contains(&s.name), "{}", s.name);
+        }
+        if SECONDS_SETTINGS.contains(&s.name) {
+            let max = format!("at most {}", Adjustments::MAX_SECONDS);
+            assert!(s.help.contains(&max), "{}: {}", s.name, s.help);
+        }
+    }
+    for name in SECONDS_SETTINGS {
+        for (value, by_name) in [
+            (u64::MAX, false),
+            (i64::MAX as u64, true),
+            (Adjustments::MAX_SECONDS + 1, true),
+        ] {
+            let mut a = adj(false);
+            if by_name {
+                a.set(name, &value.to_string()).unwrap();
+            } else {
+                set_seconds(&mut a, name, value);
+            }
+            let err = match maitred::create_server(hello, a) {
+                Ok(_) => panic!("{name}={value} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(name), "{name}={value}: {err}");
+            assert!(
+                err.contains(&Adjustments::MAX_SECONDS.to_string()),
+                "{name}={value}: {err}"
+            );
+        }
+    }
+}
+
+backend_tests! {
+    fn every_duration_setting_at_its_maximum_starts_and_stops_gracefully(poll: bool) {
+        let mut a = adj(poll);
+        for name in SECONDS_SETTINGS {
+            set_seconds(&mut a, name, Adjustments::MAX_SECONDS);
+        }
+        let s = start(
+            |req: &mut Request| {
+                if req.path() == "/slow" {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Response::text("done")
+            },
+            a,
+        );
+        assert_eq!(request(s.addr, GET).status, 200);
+        // A request running when the stop begins is drained, and then the
+        // loop stops (without waiting out the shutdown_timeout).
+        let mut c = Client::connect(s.addr);
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        wait_until(Duration::from_secs(10), || s.handle.stats().requests_in_app == 1);
+        let began = Instant::now();
+        s.handle.shutdown();
+        assert_eq!(c.read_response().unwrap().text(), "done");
+        s.stop().unwrap();
+        assert!(began.elapsed() < Duration::from_secs(60));
     }
 }
 

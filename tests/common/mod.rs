@@ -60,15 +60,58 @@ pub fn adj(poll: bool) -> Adjustments {
 
 /// Starts `app` with `adj` on a background thread.
 pub fn start<A: App>(app: A, adj: Adjustments) -> TestServer {
+    start_on(std::thread::Builder::new(), app, adj)
+}
+
+/// Like [`start`], with the I/O loop (`Server::run`) on a thread named
+/// `name`, which `/proc/self/task/*/comm` shows (so at most 15 bytes): for
+/// tests that measure that thread (see [`thread_cpu_ticks`]).
+pub fn start_named<A: App>(name: &str, app: A, adj: Adjustments) -> TestServer {
+    assert!(name.len() <= 15, "a thread name the kernel keeps whole");
+    start_on(std::thread::Builder::new().name(name.into()), app, adj)
+}
+
+fn start_on<A: App>(thread: std::thread::Builder, app: A, adj: Adjustments) -> TestServer {
     let server = maitred::create_server(app, adj).expect("create_server");
     let addr = server.local_addr().expect("a TCP listener");
     let handle = server.handle();
-    let thread = std::thread::spawn(move || server.run());
+    let thread = thread
+        .spawn(move || server.run())
+        .expect("spawning the server's thread");
     TestServer {
         addr,
         handle,
         thread: Some(thread),
     }
+}
+
+/// The CPU time (user + system, in clock ticks: `utime` and `stime`, fields
+/// 14 and 15 of `/proc/self/task/TID/stat`) the thread of this process
+/// named `name` has used so far; `None` when there is no such thread.
+pub fn thread_cpu_ticks(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = task.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end_matches('\n') != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // The name in parentheses may hold spaces: count fields after it.
+        let after = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // Field 3 (state) is fields[0] here, so field N is fields[N - 3].
+        let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+        let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+        return Some(utime + stime);
+    }
+    None
+}
+
+/// Clock ticks a second (`sysconf(_SC_CLK_TCK)`), for [`thread_cpu_ticks`].
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
 }
 
 pub fn connect(addr: SocketAddr) -> TcpStream {
@@ -362,6 +405,33 @@ impl Gate {
         *m.lock().unwrap() = true;
         cv.notify_all();
     }
+}
+
+/// The log records of this test process, captured with a sink (installed
+/// on first use; it is process-wide), as `LEVEL:target:message`.
+pub fn logs() -> &'static std::sync::Mutex<Vec<String>> {
+    static LOGS: std::sync::OnceLock<std::sync::Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        maitred::logging::set_sink(|level, target, message| {
+            if let Some(l) = LOGS.get() {
+                l.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("{}:{target}:{message}", level.name()));
+            }
+        });
+        std::sync::Mutex::new(Vec::new())
+    })
+}
+
+/// The captured records ([`logs`]) containing `needle`.
+pub fn logged(needle: &str) -> Vec<String> {
+    logs()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
 }
 
 /// Waits until `cond` holds (checking every millisecond), or panics after
