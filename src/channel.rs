@@ -377,17 +377,30 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
     fn readable(&mut self, cx: &mut Cx<'_, LoopEnv>) -> bool {
         let server = Arc::clone(&self.link.server);
         let limits = &server.limits;
-        if self.link.gone() || !self.conn.wants_read(limits) {
-            if self.conn.busy() && (cx.read_ready || !cx.edge_triggered) {
-                // Data (or, level-triggered, perhaps data) waits while a
-                // worker holds the connection: the worker tells the loop
-                // when it releases it.
+        if self.link.gone() {
+            return false;
+        }
+        if self.conn.busy() && !self.conn.wants_read(limits) {
+            // A worker holds the connection. With data waiting, the loop
+            // asks the worker to tell it when it releases the connection,
+            // and stops watching for data. Without (level-triggered
+            // pollers, which report data only while it is watched for),
+            // it watches: a sequential client's next request usually comes
+            // after the release, and then costs no notification.
+            if self.link.wake_asked() {
+                return false;
+            }
+            if cx.read_ready {
                 if !self.link.ask_wake() {
                     // Released meanwhile: the loop holds it; look again.
                     self.catch_up(cx);
                     return self.conn.wants_read(limits) && self.link.pending() == 0;
                 }
+                return false;
             }
+            return !cx.edge_triggered;
+        }
+        if !self.conn.wants_read(limits) {
             return false;
         }
         // While the loop still has output to send, it reads no more

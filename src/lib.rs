@@ -120,6 +120,19 @@ pub mod __private {
             V2_SIGNATURE,
         };
     }
+
+    /// Mutex acquisitions by the whole process's servers since it started,
+    /// in debug builds (`None` in release builds, which do not count).
+    pub fn lock_acquisitions() -> Option<u64> {
+        #[cfg(debug_assertions)]
+        {
+            Some(super::LOCKS.load(std::sync::atomic::Ordering::Relaxed))
+        }
+        #[cfg(not(debug_assertions))]
+        {
+            None
+        }
+    }
 }
 
 use std::cell::RefCell;
@@ -181,9 +194,20 @@ pub fn serve<A: App>(app: A, adj: Adjustments) -> Result<(), Error> {
 
 /// Locks a mutex, going on if a thread panicked while holding it (every
 /// state behind the server's locks stays consistent between statements).
+///
+/// Every mutex of the server is taken through here, so that debug builds
+/// can count acquisitions ([`__private::lock_acquisitions`]; a condition
+/// variable's wait re-takes the lock it released, which is not counted
+/// again).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    #[cfg(debug_assertions)]
+    LOCKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Mutex acquisitions through [`lock`] since the start (debug builds).
+#[cfg(debug_assertions)]
+static LOCKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
     /// Where the last panic on this thread happened (set by the hook).

@@ -304,6 +304,11 @@ impl Link {
         }
     }
 
+    /// The loop already asked to be notified at the release.
+    pub(crate) fn wake_asked(&self) -> bool {
+        self.state.load(Ordering::Acquire) & (RUNNING | WAKE) == RUNNING | WAKE
+    }
+
     /// The loop declines to read while a worker holds the connection: asks
     /// to be notified at the release. False when the worker released it
     /// meanwhile (the loop holds it: look again now).
