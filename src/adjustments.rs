@@ -588,6 +588,11 @@ settings! {
         kind: Int, default: "5", waitress: new,
         help: "Seconds a graceful stop waits for running requests before it gives up on them (not in waitress).",
     }
+    /// See [`ServerHandle::handover`](crate::ServerHandle::handover).
+    handover_timeout: u64 {
+        kind: Int, default: "30", waitress: new,
+        help: "Seconds a handover (SIGUSR2) waits for the new process to say it is serving; then it is stopped and this process serves on (not in waitress).",
+    }
     /// See [`Adjustments::take_systemd_sockets`].
     systemd_socket_activation: bool {
         kind: Bool, default: "false", waitress: new,
@@ -848,6 +853,7 @@ impl Adjustments {
             ("max_request_line_size", self.max_request_line_size),
             ("max_header_field_size", self.max_header_field_size),
             ("max_header_fields", self.max_header_fields as u64),
+            ("handover_timeout", self.handover_timeout),
         ];
         for (name, v) in positive {
             if v == 0 {
