@@ -9,7 +9,10 @@
 //! is done with is shut down for writing (the FIN goes after every byte
 //! already sent), and what the client still sends is read and dropped
 //! until it closes its side, for up to [`LINGER`] (Apache's
-//! `lingering_close`). The client reads end of file with no byte of a
+//! `lingering_close`), or until nothing came for [`QUIET`]: a request that
+//! crossed the FIN arrives within a round trip, and a client that stays
+//! idle (most do until they next use the connection) should not hold the
+//! stop for the whole time. The client reads end of file with no byte of a
 //! response, which RFC 9112 §9.3.1 lets it answer by retrying an
 //! idempotent request on a new connection; after a handover, that
 //! connection is accepted by the new process.
@@ -36,6 +39,10 @@ use crate::sys;
 /// the client to close its side.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
+/// A cleanly closed connection on which nothing arrived for this long
+/// (since the FIN, or since its last bytes) is closed.
+pub(crate) const QUIET: Duration = Duration::from_millis(500);
+
 /// How often the lingerer's thread looks at new connections and deadlines.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -48,8 +55,18 @@ pub(crate) struct Lingerer {
 
 #[derive(Debug, Default)]
 struct Inner {
-    socks: Vec<(OwnedFd, Instant)>,
+    socks: Vec<Lingering>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// One connection being closed cleanly.
+#[derive(Debug)]
+struct Lingering {
+    sock: OwnedFd,
+    /// Closed then at the latest ([`LINGER`] after the FIN).
+    until: Instant,
+    /// Closed then unless more bytes come ([`QUIET`]).
+    quiet_until: Instant,
 }
 
 impl Lingerer {
@@ -76,7 +93,12 @@ impl Lingerer {
             return;
         }
         let mut inner = crate::lock(&self.inner);
-        inner.socks.push((dup, Instant::now() + LINGER));
+        let now = Instant::now();
+        inner.socks.push(Lingering {
+            sock: dup,
+            until: now + LINGER,
+            quiet_until: now + QUIET,
+        });
         if inner.thread.is_none() {
             let shared = Arc::clone(&self.inner);
             match std::thread::Builder::new()
@@ -104,8 +126,8 @@ impl Lingerer {
 }
 
 /// The lingerer's thread: polls its sockets, drops what they receive, and
-/// closes each at end of file, on an error, or at its deadline; ends when
-/// none is left.
+/// closes each at end of file, on an error, after [`QUIET`] without bytes,
+/// or at its deadline; ends when none is left.
 ///
 /// Interleavings: the I/O thread only appends to `socks` (under the lock);
 /// only this thread removes (and so closes) entries, so the raw
@@ -120,21 +142,29 @@ fn run(inner: &Mutex<Inner>) {
     let mut scratch = Vec::new();
     let mut ready = Vec::new();
     let mut done: Vec<RawFd> = Vec::new();
+    let mut heard: Vec<RawFd> = Vec::new();
     let mut sink = [0u8; 4096];
     loop {
         {
             let mut g = crate::lock(inner);
             let now = Instant::now();
-            g.socks
-                .retain(|(s, deadline)| !done.contains(&s.as_raw_fd()) && *deadline > now);
+            for l in &mut g.socks {
+                if heard.contains(&l.sock.as_raw_fd()) {
+                    l.quiet_until = now + QUIET;
+                }
+            }
+            g.socks.retain(|l| {
+                !done.contains(&l.sock.as_raw_fd()) && l.until > now && l.quiet_until > now
+            });
             done.clear();
+            heard.clear();
             if g.socks.is_empty() {
                 // Still under the lock: `adopt` will start a new thread.
                 g.thread = None;
                 return;
             }
             fds.clear();
-            fds.extend(g.socks.iter().map(|(s, _)| s.as_raw_fd()));
+            fds.extend(g.socks.iter().map(|l| l.sock.as_raw_fd()));
         }
         if sys::handover::poll_readable(&fds, TICK, &mut scratch, &mut ready).is_err() {
             std::thread::sleep(TICK);
@@ -148,7 +178,11 @@ fn run(inner: &Mutex<Inner>) {
                         done.push(fd);
                         break;
                     }
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        if !heard.contains(&fd) {
+                            heard.push(fd);
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(_) => {
                         done.push(fd);
@@ -271,7 +305,22 @@ mod tests {
         drop(client);
         let t = Instant::now();
         lingerer.finish();
-        assert!(t.elapsed() < LINGER, "the client's close ends the wait");
+        assert!(t.elapsed() < QUIET, "the client's close ends the wait");
         assert!(crate::lock(&lingerer.inner).socks.is_empty());
+    }
+
+    #[test]
+    fn a_quiet_client_holds_the_close_for_half_a_second_only() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, _) = l.accept().unwrap();
+        let lingerer = Lingerer::default();
+        let t = Instant::now();
+        lingerer.adopt(server.as_raw_fd());
+        drop(server);
+        lingerer.finish();
+        let took = t.elapsed();
+        assert!(took >= QUIET && took < LINGER, "{took:?}");
+        drop(client);
     }
 }
