@@ -291,7 +291,8 @@ unsafe fn child(
 
 impl Spawned {
     /// Waits until the child ran `execve`: `Ok` when it did, the error of
-    /// the failed call otherwise (the child is then reaped).
+    /// the failed call otherwise (the child has then exited, and is
+    /// reaped).
     pub(crate) fn exec_result(&self) -> io::Result<()> {
         let mut buf = [0u8; 4];
         let mut got = 0;
@@ -317,7 +318,10 @@ impl Spawned {
                     ) {
                         continue;
                     }
-                    return Err(e);
+                    // The pipe says nothing more: the child is taken as
+                    // started (waiting for it then tells how it fares),
+                    // never left running behind an error.
+                    break;
                 }
             }
         }
