@@ -50,13 +50,19 @@ fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// In a child started as role `serve`: runs the `serve` example with the
-/// newline-separated arguments of `MAITRED_TEST_ARGS` and exits with its
-/// code. Returns false in the test itself.
-fn serve_role() -> bool {
-    if child::role().as_deref() != Some("serve") {
-        return false;
+/// The start of every test that starts servers: in a child started as
+/// role `serve`, runs the `serve` example with the newline-separated
+/// arguments of `MAITRED_TEST_ARGS` and exits with its code; in the test
+/// itself, takes the lock of the heavy tests and a guard for the
+/// processes the test will start.
+fn begin(test: &str) -> (MutexGuard<'static, ()>, Procs) {
+    if child::role().as_deref() == Some("serve") {
+        serve_role();
     }
+    (heavy(), Procs::new(test))
+}
+
+fn serve_role() -> ! {
     let args = std::env::var("MAITRED_TEST_ARGS").unwrap();
     let code = apps::main_with(args.split('\n'), &mut io::stdout(), &mut io::stderr());
     std::process::exit(code);
@@ -206,6 +212,41 @@ impl Log {
     }
 }
 
+/// A datagram socket at `path` (a stand-in for systemd's `NOTIFY_SOCKET`),
+/// its reads waiting 100 ms at most.
+fn datagram_socket(path: &Path) -> UnixDatagram {
+    let sock = UnixDatagram::bind(path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    sock
+}
+
+/// Reads datagrams from `sock` (its read timeout set short) until one
+/// satisfies `want`, for up to [`PATIENCE`]; returns it.
+fn wait_datagram(sock: &UnixDatagram, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let t = Instant::now();
+    let mut got = Vec::new();
+    while t.elapsed() < PATIENCE {
+        let mut buf = [0u8; 512];
+        if let Ok(n) = sock.recv(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if want(&m) {
+                return m;
+            }
+            got.push(m);
+        }
+    }
+    panic!("no datagram with {what} within {PATIENCE:?}; got {got:?}");
+}
+
+/// No failed request and no reset, or the tally in the message.
+fn assert_clean(t: &Tally, what: &str) {
+    eprintln!("{}", t.report(what));
+    assert_eq!(t.failed, 0, "{}", t.report(what));
+    assert_eq!(t.resets, 0, "{}", t.report(what));
+    assert_eq!(t.answered, t.requests, "{}", t.report(what));
+}
+
 /// A `serve` example started by the test.
 struct Serve {
     child: Child,
@@ -247,6 +288,13 @@ impl Serve {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGTERM, and a clean exit within [`PATIENCE`].
+    fn stop(&mut self) {
+        child::signal(self.pid(), libc::SIGTERM);
+        let status = wait_exit(&mut self.child, PATIENCE);
+        assert!(status.success(), "{status}\n{}", self.log.text());
     }
 
     /// The TCP address of its first `Serving on` line.
@@ -534,11 +582,7 @@ fn pid_of_one(target: &Target) -> u32 {
 #[test]
 fn a_handover_under_load_loses_no_request() {
     const NAME: &str = "a_handover_under_load_loses_no_request";
-    if serve_role() {
-        return;
-    }
-    let _g = heavy();
-    let mut procs = Procs::new(NAME);
+    let (_g, mut procs) = begin(NAME);
     let mut old = Serve::start(
         NAME,
         None,
@@ -561,16 +605,13 @@ fn a_handover_under_load_loses_no_request() {
     let handed = signalled.elapsed();
     let status = wait_exit(&mut old.child, PATIENCE);
     let t = load.finish();
-    eprintln!("{}", t.report("handover under load"));
+    assert_clean(&t, "handover under load");
     eprintln!("the handover took {handed:?} from SIGUSR2 to READY=1");
     assert!(
         status.success(),
         "the old process: {status}\n{}",
         old.log.text()
     );
-    assert_eq!(t.failed, 0, "{}", t.report("failed"));
-    assert_eq!(t.resets, 0, "{}", t.report("resets"));
-    assert_eq!(t.answered, t.requests);
     let by_old = t.by_pid.get(&old.pid()).copied().unwrap_or(0);
     let by_new = t.by_pid.get(&new).copied().unwrap_or(0);
     assert!(by_old > 0 && by_new > 0, "{}", t.report("pids"));
@@ -586,12 +627,8 @@ fn a_handover_under_load_loses_no_request() {
 #[test]
 fn a_failed_handover_leaves_the_old_process_serving() {
     const NAME: &str = "a_failed_handover_leaves_the_old_process_serving";
-    if serve_role() {
-        return;
-    }
-    let _g = heavy();
+    let (_g, mut procs) = begin(NAME);
     let (_dir, exe) = own_copy_of_this_binary();
-    let mut procs = Procs::new(NAME);
     let mut old = Serve::start(
         NAME,
         Some(&exe),
@@ -621,15 +658,12 @@ fn a_failed_handover_leaves_the_old_process_serving() {
         "{line}"
     );
     let t = load.finish();
-    eprintln!("{}", t.report("failed handovers under load"));
-    assert_eq!(t.failed, 0, "{}", t.report("failed"));
-    assert_eq!(t.resets, 0, "{}", t.report("resets"));
+    assert_clean(&t, "failed handovers under load");
     assert_eq!(t.retried, 0, "nothing was closed: {}", t.report("retried"));
     assert_eq!(t.by_pid.keys().copied().collect::<Vec<_>>(), [old.pid()]);
     assert!(old.log.text().contains("broken build"));
     assert_eq!(pid_of_one(&target), old.pid());
-    child::signal(old.pid(), libc::SIGTERM);
-    assert!(wait_exit(&mut old.child, PATIENCE).success());
+    old.stop();
 }
 
 /// `handover_timeout`: a new program that never says it is ready is
@@ -638,12 +672,8 @@ fn a_failed_handover_leaves_the_old_process_serving() {
 #[test]
 fn handover_timeout_stops_a_new_process_that_never_gets_ready() {
     const NAME: &str = "handover_timeout_stops_a_new_process_that_never_gets_ready";
-    if serve_role() {
-        return;
-    }
-    let _g = heavy();
+    let (_g, mut procs) = begin(NAME);
     let (_dir, exe) = own_copy_of_this_binary();
-    let mut procs = Procs::new(NAME);
     let mut old = Serve::start(
         NAME,
         Some(&exe),
@@ -681,8 +711,7 @@ fn handover_timeout_stops_a_new_process_that_never_gets_ready() {
     for _ in 0..5 {
         assert_eq!(pid_of_one(&target), old.pid());
     }
-    child::signal(old.pid(), libc::SIGTERM);
-    assert!(wait_exit(&mut old.child, PATIENCE).success());
+    old.stop();
 }
 
 /// A unix socket is handed over too (its file stays, and the new process
@@ -692,37 +721,16 @@ fn handover_timeout_stops_a_new_process_that_never_gets_ready() {
 #[test]
 fn a_unix_socket_and_the_service_manager_follow_the_handover() {
     const NAME: &str = "a_unix_socket_and_the_service_manager_follow_the_handover";
-    if serve_role() {
-        return;
-    }
-    let _g = heavy();
+    let (_g, mut procs) = begin(NAME);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("app.sock");
     let manager_path = dir.path().join("manager");
-    let manager = UnixDatagram::bind(&manager_path).unwrap();
-    manager
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut procs = Procs::new(NAME);
+    let manager = datagram_socket(&manager_path);
     let unix_arg = format!("--unix-socket={}", sock.display());
     let mut old = Serve::start_with(NAME, None, &[&unix_arg, "--pid-header"], &mut procs, |c| {
         c.env("NOTIFY_SOCKET", &manager_path);
     });
-    let heard = |want: &str| -> String {
-        let t = Instant::now();
-        let mut got = Vec::new();
-        while t.elapsed() < PATIENCE {
-            let mut buf = [0u8; 512];
-            if let Ok(n) = manager.recv(&mut buf) {
-                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if m.contains(want) {
-                    return m;
-                }
-                got.push(m);
-            }
-        }
-        panic!("the manager never heard {want:?}; it heard {got:?}");
-    };
+    let heard = |want: &str| wait_datagram(&manager, want, |m| m.contains(want));
     let m = heard("READY=1");
     assert!(m.contains(&format!("MAINPID={}", old.pid())), "{m}");
     let target = Target::Unix(sock.clone());
@@ -737,8 +745,7 @@ fn a_unix_socket_and_the_service_manager_follow_the_handover() {
     assert_eq!(m.trim(), format!("MAINPID={new}"));
     assert!(wait_exit(&mut old.child, PATIENCE).success());
     let t = load.finish();
-    eprintln!("{}", t.report("unix socket handover"));
-    assert_eq!((t.failed, t.resets), (0, 0), "{}", t.report("unix"));
+    assert_clean(&t, "unix socket handover");
     assert!(
         sock.exists(),
         "the old process left the file to the new one"
@@ -761,11 +768,7 @@ fn a_unix_socket_and_the_service_manager_follow_the_handover() {
 #[test]
 fn an_embedder_hands_over_with_its_server_handle() {
     const NAME: &str = "an_embedder_hands_over_with_its_server_handle";
-    if serve_role() {
-        return;
-    }
-    let _g = heavy();
-    let mut procs = Procs::new(NAME);
+    let (_g, mut procs) = begin(NAME);
     let me = std::process::id().to_string();
     let server = maitred::create_server(
         move |_req: &mut maitred::Request| {
@@ -790,8 +793,7 @@ fn an_embedder_hands_over_with_its_server_handle() {
     // The old server drains and `run` returns.
     running.join().unwrap().unwrap();
     let t = load.finish();
-    eprintln!("{}", t.report("embedded handover"));
-    assert_eq!((t.failed, t.resets), (0, 0), "{}", t.report("embedded"));
+    assert_clean(&t, "embedded handover");
     assert!(t.by_pid.contains_key(&new), "{}", t.report("embedded"));
     assert_eq!(pid_of_one(&target), new);
     let err = handle.handover(&program).unwrap_err();
@@ -950,20 +952,13 @@ fn closing_a_reuse_port_listener_resets_its_queue_but_a_shared_socket_does_not()
 #[test]
 fn a_restart_on_a_held_socket_loses_no_request() {
     const NAME: &str = "a_restart_on_a_held_socket_loses_no_request";
-    if serve_role() {
-        return;
-    }
-    let _g = heavy();
+    let (_g, mut procs) = begin(NAME);
     let dir = tempfile::tempdir().unwrap();
     let notify_path = dir.path().join("notify");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
+    let notify = datagram_socket(&notify_path);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = Target::Tcp(listener.local_addr().unwrap());
     let fd = listener.as_raw_fd();
-    let mut procs = Procs::new(NAME);
     let start = |procs: &mut Procs| -> Serve {
         let mut cmd = child::command(NAME, "serve", Some("export LISTEN_PID=$$ LISTEN_FDS=1"));
         cmd.env(
@@ -991,17 +986,10 @@ fn a_restart_on_a_held_socket_loses_no_request() {
         Serve { child, log }
     };
     let ready = |pid: u32| {
-        let t = Instant::now();
-        while t.elapsed() < PATIENCE {
-            let mut buf = [0u8; 256];
-            if let Ok(n) = notify.recv(&mut buf) {
-                let m = String::from_utf8_lossy(&buf[..n]);
-                if m.contains("READY=1") && m.contains(&format!("MAINPID={pid}")) {
-                    return;
-                }
-            }
-        }
-        panic!("process {pid} never said READY=1");
+        let main = format!("MAINPID={pid}");
+        wait_datagram(&notify, "READY=1", |m| {
+            m.contains("READY=1") && m.contains(&main)
+        });
     };
     let mut first = start(&mut procs);
     ready(first.pid());
@@ -1021,12 +1009,9 @@ fn a_restart_on_a_held_socket_loses_no_request() {
     ready(second.pid());
     let gap = stopped.elapsed();
     let t = load.finish();
-    eprintln!("{}", t.report("systemd-style restart"));
+    assert_clean(&t, "systemd-style restart");
     eprintln!("no process served for {gap:?}");
-    assert_eq!(t.failed, 0, "{}", t.report("failed"));
-    assert_eq!(t.resets, 0, "{}", t.report("resets"));
     assert!(t.by_pid.contains_key(&first.pid()) && t.by_pid.contains_key(&second.pid()));
     assert!(first.log.text().contains("Shutting down"));
-    child::signal(second.pid(), libc::SIGTERM);
-    assert!(wait_exit(&mut second.child, PATIENCE).success());
+    second.stop();
 }
