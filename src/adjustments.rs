@@ -588,6 +588,11 @@ settings! {
         kind: Int, default: "5", waitress: new,
         help: "Seconds a graceful stop waits for running requests before it gives up on them; at most 315360000, ten years (not in waitress).",
     }
+    /// See [`ServerHandle::handover`](crate::ServerHandle::handover).
+    handover_timeout: u64 {
+        kind: Int, default: "30", waitress: new,
+        help: "Seconds a handover (SIGUSR2) waits for the new process to say it is serving; then it is stopped and this process serves on; at most 315360000 (not in waitress).",
+    }
     /// See [`Adjustments::take_systemd_sockets`].
     systemd_socket_activation: bool {
         kind: Bool, default: "false", waitress: new,
@@ -869,6 +874,7 @@ impl Adjustments {
             ("max_request_line_size", self.max_request_line_size),
             ("max_header_field_size", self.max_header_field_size),
             ("max_header_fields", self.max_header_fields as u64),
+            ("handover_timeout", self.handover_timeout),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -886,6 +892,7 @@ impl Adjustments {
             ("request_body_timeout", self.request_body_timeout),
             ("asyncore_loop_timeout", self.asyncore_loop_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("handover_timeout", self.handover_timeout),
         ];
         for (name, v) in seconds {
             if v > Self::MAX_SECONDS {

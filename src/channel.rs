@@ -289,7 +289,7 @@ impl ChannelDispatcher {
         self.link.server.counters.received(n);
         if self.conn.lingering() {
             // A staged close: what the client still sends is dropped.
-            if !self.conn.lingered(n as u64) {
+            if !self.conn.lingered(n as u64, now) {
                 return Progress::Close;
             }
         } else {

@@ -35,7 +35,9 @@
 //! * The application: [`App`], [`Request`] (with a WSGI environ → Rust
 //!   table), [`Response`], [`Body`].
 //! * Running: [`serve`] (blocks; stops gracefully on SIGINT/SIGTERM),
-//!   [`create_server`] + [`Server::run`] + [`ServerHandle::shutdown`].
+//!   [`create_server`] + [`Server::run`] + [`ServerHandle::shutdown`];
+//!   restarting without downtime: SIGUSR2, [`ServerHandle::handover`] with
+//!   a [`Program`].
 //! * Operating it: [`ServerHandle::stats`] ([`Stats`], with
 //!   [`Stats::to_prometheus`]), the access log (`access_log`,
 //!   [`ServerHandle::reopen_logs`]), load shedding (`max_queue_depth`,
@@ -60,10 +62,12 @@ mod error;
 #[cfg(any(test, fuzzing))]
 mod fuzzing;
 mod grammar;
+mod handover;
 mod http_date;
 mod link;
 mod listener;
 pub mod logging;
+mod notify;
 mod output;
 mod parser;
 mod pool;
@@ -91,6 +95,7 @@ pub(crate) use logging::{log_error, log_info, log_warning};
 pub use adjustments::Adjustments;
 pub use buffers::RequestBody;
 pub use error::{Error, HttpError};
+pub use handover::Program;
 pub use http_date::{build_http_date, parse_http_date};
 pub use parser::Version;
 pub use request::Request;
@@ -187,7 +192,9 @@ where
 ///
 /// Like [`create_server`], it installs a panic hook that chains to the one
 /// already there (see [its docs](create_server#the-panic-hook)), and for
-/// the time it runs, handlers for SIGINT and SIGTERM.
+/// the time it runs, handlers for SIGINT and SIGTERM (a graceful stop),
+/// SIGHUP (reopen the access log) and SIGUSR2 (hand over to a new copy of
+/// the program: [`ServerHandle::handover`]).
 pub fn serve<A: App>(app: A, adj: Adjustments) -> Result<(), Error> {
     create_server(app, adj)?.serve()
 }

@@ -171,7 +171,10 @@ impl Dispatcher<LoopEnv> for Listener {
 
     fn handle_close(&mut self, _cx: &mut Cx<'_, LoopEnv>) {
         if let Some(p) = self.unix_path.take() {
-            let _ = std::fs::remove_file(&p);
+            // After a handover the file is the new process's.
+            if !self.shared.handover.handed_over() {
+                let _ = std::fs::remove_file(&p);
+            }
         }
     }
 

@@ -24,10 +24,14 @@
 //!   are closed.
 //! * A graceful stop ([`ServerHandle::shutdown`], or SIGINT/SIGTERM under
 //!   [`serve`](crate::serve)) closes the listeners (removing a unix socket's
-//!   file) and idle connections, lets running requests finish and their
-//!   responses go out for up to `shutdown_timeout` seconds, then stops the
-//!   workers. Connections that switched protocols get the same time for
-//!   their handlers to return; then their sockets are shut down.
+//!   file) and idle connections (with a staged close: a FIN, and what the
+//!   client still sends read and dropped for a moment, never a reset),
+//!   lets running requests finish and their responses go out for up to
+//!   `shutdown_timeout` seconds, then stops the workers. Connections that
+//!   switched protocols get the same time for their handlers to return;
+//!   then their sockets are shut down. After a handover (`handover.rs`)
+//!   the same drain follows, and a unix socket's file is left to the new
+//!   process.
 //!
 //! Thread: the I/O thread (the one that calls `Server::run`); `create_server`
 //! and `ServerHandle` on any thread.
@@ -104,7 +108,8 @@ impl fmt::Display for ListenAddr {
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
-    shared: Arc<ServerShared>,
+    /// (`handover.rs` adds `ServerHandle::handover`.)
+    pub(crate) shared: Arc<ServerShared>,
     pool: ThreadedTaskDispatcher<Job>,
 }
 
@@ -282,16 +287,28 @@ fn effective_connection_limit(limit: usize, upgraded: usize) -> usize {
 /// it; the server then logs panics without their location and works as
 /// before.
 pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Error> {
-    if adj.systemd_socket_activation {
+    // Started by a handover: serve the sockets it passed (handover.rs).
+    let inherited = crate::handover::take_inherited()?;
+    if adj.systemd_socket_activation && inherited.is_none() {
         adj.take_systemd_sockets()?;
     }
-    let specs = adj.resolve()?;
+    let specs = match &inherited {
+        Some(fds) => adj
+            .validate()
+            .map(|()| fds.iter().map(|&fd| ListenSpec::Fd(fd)).collect())?,
+        None => adj.resolve()?,
+    };
     let proxy = ProxyConfig::from_adjustments(&adj)?;
     let access_log = AccessLog::open(&adj.access_log, &adj.access_log_format)?;
     let mut listeners = Vec::new();
     for spec in &specs {
-        listeners.push(open_listener(spec, &adj)?);
+        let mut l = open_listener(spec, &adj)?;
+        if inherited.is_some() {
+            l.2 = crate::handover::owns_unix_path(&adj, &l.1);
+        }
+        listeners.push(l);
     }
+    let handover = crate::handover::State::new(listeners.iter().map(|l| l.0.as_raw_fd()))?;
     if !adj.sockets.is_empty() {
         let unix = listeners.iter().any(|l| matches!(l.1, ListenAddr::Unix(_)));
         let tcp = listeners.iter().any(|l| matches!(l.1, ListenAddr::Tcp(_)));
@@ -324,6 +341,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         access_log,
         parser_config,
         proxy,
+        handover,
     ));
     let pool = ThreadedTaskDispatcher::new();
     let mut map = Map::new(poller, LoopEnv::new(pool.clone()));
@@ -424,7 +442,8 @@ impl Server {
     /// Runs the server as [`serve`](crate::serve) does: logs `Serving on
     /// <url>` for every listener and runs until SIGINT or SIGTERM (or
     /// [`ServerHandle::shutdown`]), then stops gracefully; SIGHUP reopens
-    /// the access log. The signal handlers are installed for the time it
+    /// the access log; SIGUSR2 hands over to a new copy of the program
+    /// ([`ServerHandle::handover`]) and then stops. The signal handlers are installed for the time it
     /// runs. Use it instead of
     /// `serve` to keep a [`ServerHandle`] first (for its statistics, say).
     ///
@@ -444,8 +463,12 @@ impl Server {
     pub fn serve(mut self) -> Result<(), Error> {
         // The handlers come first, so that a supervisor that signals as
         // soon as it reads "Serving on" gets a graceful stop.
-        sys::signals::install(self.wake_fd())
-            .map_err(|e| Error::io("could not install the SIGINT/SIGTERM handlers", e))?;
+        sys::signals::install(self.wake_fd()).map_err(|e| {
+            Error::io(
+                "could not install the SIGINT/SIGTERM/SIGHUP/SIGUSR2 handlers",
+                e,
+            )
+        })?;
         self.watch_signals(true);
         self.print_listen();
         let r = self.run();
@@ -455,6 +478,8 @@ impl Server {
 
     /// Runs the I/O loop on this thread until the server is stopped.
     pub fn run(mut self) -> Result<(), Error> {
+        // sd_notify READY=1: for systemd's Type=notify and for a handover.
+        crate::notify::ready();
         let r = self.run_loop();
         self.finish();
         r
@@ -483,8 +508,17 @@ impl Server {
             }
             if stop_deadline.is_none() {
                 let signalled = self.watch_signals && sys::signals::take().is_some();
-                if signalled || self.stop.load(Ordering::SeqCst) {
-                    crate::log_info!("Shutting down: no longer accepting connections");
+                if self.watch_signals && sys::signals::take_handover() {
+                    crate::handover::on_signal(self.handle());
+                }
+                let handed_over = self.shared.handover.handed_over();
+                if signalled || self.stop.load(Ordering::SeqCst) || handed_over {
+                    if handed_over {
+                        crate::log_info!("Handed over: no longer accepting connections");
+                    } else {
+                        crate::log_info!("Shutting down: no longer accepting connections");
+                    }
+                    self.shared.handover.stop_accepting();
                     self.shared.begin_draining();
                     self.map.begin_shutdown();
                     stop_deadline = Some(now + shutdown_timeout);
@@ -568,6 +602,7 @@ impl Server {
             return;
         }
         self.finished = true;
+        self.shared.handover.stop_accepting();
         self.pool.shutdown(true, Duration::from_secs(1));
         self.map.close_all(Instant::now());
         // Connections that switched protocols and are still open end now
@@ -576,6 +611,8 @@ impl Server {
         if upgraded > 0 {
             crate::log_info!("Closed {upgraded} upgraded connections");
         }
+        // A handover giving up (its child being stopped).
+        self.shared.handover.finish();
         // What the access log still holds is written before `run` returns.
         if let Some(log) = &self.shared.access_log {
             log.close();

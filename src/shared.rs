@@ -38,6 +38,8 @@ pub(crate) struct ServerShared {
     pub(crate) proxy: Option<ProxyConfig>,
     /// The connections that switched protocols.
     pub(crate) upgrades: Upgrades,
+    /// Handing the listeners over to a new process (`handover.rs`).
+    pub(crate) handover: crate::handover::State,
     /// Connections receiving a request under a deadline
     /// (`request_head_timeout`, `request_body_timeout`) or lingering after
     /// an answer: the loop sweeps for deadlines only while there are some.
@@ -66,6 +68,7 @@ impl ServerShared {
         access_log: Option<AccessLog>,
         parser_config: ParserConfig,
         proxy: Option<ProxyConfig>,
+        handover: crate::handover::State,
     ) -> ServerShared {
         let limits = Limits {
             lookahead: adj.channel_request_lookahead,
@@ -85,6 +88,7 @@ impl ServerShared {
             limits,
             proxy,
             upgrades,
+            handover,
             receive_clocks: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             epoch: Instant::now(),

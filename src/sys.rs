@@ -16,6 +16,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub(crate) mod handover;
+
 /// Calls a libc function that returns -1 and sets `errno` on failure.
 macro_rules! syscall {
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{
@@ -692,8 +694,8 @@ pub(crate) fn raise_fd_limit(want: u64) -> io::Result<u64> {
 }
 
 pub(crate) mod signals {
-    //! SIGINT/SIGTERM → graceful stop, SIGHUP → reopen the logs, for
-    //! [`crate::serve`].
+    //! SIGINT/SIGTERM → graceful stop, SIGHUP → reopen the logs, SIGUSR2
+    //! → hand over to a new process (`handover.rs`), for [`crate::serve`].
     //!
     //! The handler is async-signal-safe: it stores the signal number in an
     //! atomic and writes to the trigger's descriptor with `write(2)`, which
@@ -706,11 +708,17 @@ pub(crate) mod signals {
     static SIGNALLED: AtomicI32 = AtomicI32::new(0);
     /// SIGHUP arrived: reopen the logs (not a stop).
     static HANGUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    /// SIGUSR2 arrived: start a handover (not a stop).
+    static HANDOVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    /// Every signal `install` handles.
+    const HANDLED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR2];
     static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
     extern "C" fn on_signal(sig: libc::c_int) {
         if sig == libc::SIGHUP {
             HANGUP.store(true, Ordering::SeqCst);
+        } else if sig == libc::SIGUSR2 {
+            HANDOVER.store(true, Ordering::SeqCst);
         } else {
             SIGNALLED.store(sig, Ordering::SeqCst);
         }
@@ -726,13 +734,14 @@ pub(crate) mod signals {
         }
     }
 
-    /// Installs the handler for SIGINT and SIGTERM; `wake_fd` is written to
-    /// when a signal arrives.
+    /// Installs the handler for SIGINT, SIGTERM, SIGHUP and SIGUSR2;
+    /// `wake_fd` is written to when a signal arrives.
     pub(crate) fn install(wake_fd: RawFd) -> io::Result<()> {
         WAKE_FD.store(wake_fd, Ordering::SeqCst);
         SIGNALLED.store(0, Ordering::SeqCst);
         HANGUP.store(false, Ordering::SeqCst);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        HANDOVER.store(false, Ordering::SeqCst);
+        for sig in HANDLED {
             // SAFETY: all-zero is a valid sigaction; we then set a handler
             // with the right C signature and an empty mask.
             let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -750,7 +759,7 @@ pub(crate) mod signals {
     /// Restores the default disposition and forgets the descriptor.
     pub(crate) fn uninstall() {
         WAKE_FD.store(-1, Ordering::SeqCst);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        for sig in HANDLED {
             // SAFETY: all-zero is a valid sigaction; SIG_DFL restores the
             // default disposition.
             let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -765,6 +774,11 @@ pub(crate) mod signals {
     /// Whether SIGHUP arrived since the last call.
     pub(crate) fn take_hangup() -> bool {
         HANGUP.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether SIGUSR2 arrived since the last call.
+    pub(crate) fn take_handover() -> bool {
+        HANDOVER.swap(false, Ordering::SeqCst)
     }
 
     /// The stopping signal received since `install`, if any (and clears

@@ -9,6 +9,8 @@
 //!
 //! Thread: a worker thread.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,9 +45,25 @@ struct Outcome {
     switch: bool,
 }
 
+thread_local! {
+    /// The pipelined requests a worker took from a connection (kept per
+    /// thread so that its capacity serves every run: no allocation per
+    /// batch). Empty between runs.
+    static TAKEN: RefCell<VecDeque<Received>> = const { RefCell::new(VecDeque::new()) };
+}
+
 /// Runs a job's request and those pipelined behind it; returns a job to
 /// queue again (at the back) when the run answered its share.
 fn serve(job: Job, queued_at: Instant) -> Option<Job> {
+    TAKEN.with(|taken| match taken.try_borrow_mut() {
+        Ok(mut taken) => serve_with(job, queued_at, &mut taken),
+        // Not reachable (a run never starts another on its thread); a
+        // fresh queue is as good.
+        Err(_) => serve_with(job, queued_at, &mut VecDeque::new()),
+    })
+}
+
+fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> Option<Job> {
     let Job { link, req } = job;
     let server = &link.server;
     // The first request of a run waited in the pool's queue; one that
@@ -59,7 +77,7 @@ fn serve(job: Job, queued_at: Instant) -> Option<Job> {
         served += 1;
         // More requests are queued behind this one: responses are
         // buffered and sent together at the end of the run.
-        let batching = link.queued() && served < BATCH_REQUESTS;
+        let batching = (!taken.is_empty() || link.queued()) && served < BATCH_REQUESTS;
         let out = WorkerOut {
             link: &link,
             batching,
@@ -76,24 +94,39 @@ fn serve(job: Job, queued_at: Instant) -> Option<Job> {
         };
         let close = outcome.close || server.is_draining() || link.gone();
         let ends = close || outcome.switch;
-        if ends || !link.queued() || served >= BATCH_REQUESTS {
+        if ends {
+            // Nothing after a response that ends the connection is run.
+            taken.clear();
+        }
+        if ends || !batching {
             out.flush();
         }
         if !ends {
             link.touch(server.now_ms());
         }
-        match link.next_or_release(close && !outcome.switch, outcome.switch) {
-            Next::Released => return None,
-            Next::Request(next) if served < BATCH_REQUESTS => req = next,
+        // The next request this run holds, else the pipeline's, else the
+        // connection goes back to the loop.
+        let next = loop {
+            if let Some(next) = taken.pop_front() {
+                break next;
+            }
+            if link.next_or_release(close && !outcome.switch, outcome.switch, taken)
+                == Next::Released
+            {
+                return None;
+            }
+        };
+        if served >= BATCH_REQUESTS {
             // Its share is done: the rest waits behind the other
             // connections (it still holds this one).
-            Next::Request(next) => {
-                return Some(Job {
-                    link: Arc::clone(&link),
-                    req: next,
-                })
-            }
+            out.flush();
+            link.put_back(taken);
+            return Some(Job {
+                link: Arc::clone(&link),
+                req: next,
+            });
         }
+        req = next;
     }
 }
 

@@ -429,7 +429,7 @@ backend_tests! {
 
 /// Every setting in seconds: each is added to an `Instant` or multiplied
 /// into milliseconds somewhere.
-const SECONDS_SETTINGS: [&str; 8] = [
+const SECONDS_SETTINGS: [&str; 9] = [
     "cleanup_interval",
     "channel_timeout",
     "slow_request_warning",
@@ -438,6 +438,7 @@ const SECONDS_SETTINGS: [&str; 8] = [
     "request_body_timeout",
     "asyncore_loop_timeout",
     "shutdown_timeout",
+    "handover_timeout",
 ];
 
 /// Sets the setting in seconds `name` to `value` through its field (`set`
@@ -452,6 +453,7 @@ fn set_seconds(a: &mut Adjustments, name: &str, value: u64) {
         "request_body_timeout" => &mut a.request_body_timeout,
         "asyncore_loop_timeout" => &mut a.asyncore_loop_timeout,
         "shutdown_timeout" => &mut a.shutdown_timeout,
+        "handover_timeout" => &mut a.handover_timeout,
         _ => panic!("not a setting in seconds: {name}"),
     };
     *field = value;

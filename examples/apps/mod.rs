@@ -9,6 +9,8 @@
 //!   `X-Method` and `X-Path` headers.
 //! * `static`: the files under `--root=DIR`, see [`static_files`].
 //!
+//! * `--pid-header` adds `X-Pid: <process id>` to every response.
+//!
 //! The tests include this module too (`tests/serve_example.rs`), so the
 //! apps are tested over real sockets.
 
@@ -109,6 +111,10 @@ pub fn cli() -> Cli {
             ".",
             "The directory the static application serves.",
         ))
+        .option(CliOption::flag(
+            "pid-header",
+            "Add an X-Pid header with this process's id to every response (to see which process answered, as across a handover on SIGUSR2).",
+        ))
         .option(CliOption::value(
             "metrics-path",
             "PATH",
@@ -146,6 +152,9 @@ where
     cli().run(args, out, err, |args| {
         let app = choose(&args)?;
         let metrics_path = args.option("metrics-path").unwrap_or("").to_string();
+        let pid = args
+            .flag("pid-header")
+            .then(|| std::process::id().to_string());
         // The statistics come from the server's handle, which exists only
         // once the server does.
         let handle: Arc<OnceLock<ServerHandle>> = Arc::new(OnceLock::new());
@@ -159,7 +168,10 @@ where
                             .with_body(h.stats().to_prometheus());
                     }
                 }
-                app.call(req)
+                match &pid {
+                    Some(pid) => app.call(req).with_header("X-Pid", pid.clone()),
+                    None => app.call(req),
+                }
             },
             args.adjustments,
         )

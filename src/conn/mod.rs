@@ -70,8 +70,15 @@ use stream::{Phase, RequestStream, StreamEvent};
 mod tests;
 
 /// How long, at most, a staged close reads and drops what the client still
-/// sends after the server's error answer (RFC 9112 §9.6).
+/// sends after the server's last answer (RFC 9112 §9.6; Apache's
+/// `lingering_close` waits up to 30 s, nginx's `lingering_time` 30 s).
 pub(crate) const LINGER_MS: u64 = 5_000;
+/// A staged close ends once nothing came for this long: what was sent
+/// before the client saw the answer (or the FIN) arrives within a round
+/// trip, and a client that stays quiet need not hold the connection (nor
+/// a graceful stop) for the whole [`LINGER_MS`] (nginx's
+/// `lingering_timeout`, 5 s there).
+pub(crate) const LINGER_QUIET_MS: u64 = 500;
 /// How many bytes, at most, a staged close reads and drops.
 pub(crate) const LINGER_BYTES: u64 = 4 << 20;
 
@@ -175,7 +182,7 @@ enum Server {
     Idle,
     Busy(usize),
     Closing { linger: bool },
-    Lingering { until: u64, left: u64 },
+    Lingering { until: u64, quiet: u64, left: u64 },
     Switching,
 }
 
@@ -378,7 +385,7 @@ impl Conn {
             return;
         }
         if how.close {
-            self.close_after_flush(false);
+            self.close_after_flush(self.draining);
             return;
         }
         self.server = Server::Idle;
@@ -388,7 +395,10 @@ impl Conn {
             return;
         }
         if self.draining {
-            self.close_after_flush(false);
+            // Stopping: a FIN, then what crosses it is dropped (a request
+            // the client sent just now must not reset the connection: it
+            // retries it elsewhere, RFC 9112 §9.3.1).
+            self.close_after_flush(true);
             return;
         }
         if self.client == Client::MightSwitch {
@@ -456,8 +466,8 @@ impl Conn {
     /// buffers; `answering`: the loop still has output to send, which also
     /// stops the clock). Detail: which deadline.
     pub(crate) fn tick(&mut self, now: Now, limits: &Limits, answering: bool) -> Option<Action> {
-        if let Server::Lingering { until, .. } = self.server {
-            if now.ms >= until {
+        if let Server::Lingering { until, quiet, .. } = self.server {
+            if now.ms >= until.min(quiet) {
                 self.server = Server::Closing { linger: false };
             }
             return None;
@@ -526,7 +536,8 @@ impl Conn {
             self.cont = Continue::NotSent;
         }
         match self.server {
-            Server::Idle => self.close_after_flush(false),
+            // Idle, or mid-request: a staged close (see `released`).
+            Server::Idle => self.close_after_flush(true),
             Server::Busy(_) => {
                 if self.client != Client::MightSwitch {
                     self.client = Client::Done;
@@ -545,6 +556,7 @@ impl Conn {
             Server::Closing { linger: true } => {
                 self.server = Server::Lingering {
                     until: now.ms.saturating_add(LINGER_MS),
+                    quiet: now.ms.saturating_add(LINGER_QUIET_MS),
                     left: LINGER_BYTES,
                 };
                 true
@@ -555,11 +567,12 @@ impl Conn {
 
     /// Bytes read and dropped while lingering: true while the connection
     /// may go on lingering.
-    pub(crate) fn lingered(&mut self, bytes: u64) -> bool {
-        if let Server::Lingering { until, left } = self.server {
-            if bytes < left {
+    pub(crate) fn lingered(&mut self, bytes: u64, now: Now) -> bool {
+        if let Server::Lingering { until, left, .. } = self.server {
+            if bytes < left && now.ms < until {
                 self.server = Server::Lingering {
                     until,
+                    quiet: now.ms.saturating_add(LINGER_QUIET_MS),
                     left: left - bytes,
                 };
                 return true;

@@ -161,15 +161,30 @@ fn a_parse_error_is_answered_and_closes_with_a_staged_close() {
     // dropped, for a bounded time and size.
     assert!(c.flushed(now(3)));
     assert!(c.lingering() && c.wants_read(&LIMITS) && c.clock_running());
-    assert!(c.lingered(1000));
-    assert!(!c.lingered(LINGER_BYTES), "the size bound ends it");
+    assert!(c.lingered(1000, now(4)));
+    assert!(!c.lingered(LINGER_BYTES, now(5)), "the size bound ends it");
     let mut c = conn();
     assert_eq!(feed(&mut c, b"\n", 1), ["answer 400"]);
     assert!(c.flushed(now(3)));
-    assert!(c.tick(now(3 + LINGER_MS - 1), &LIMITS, false).is_none());
+    // Bytes keep it going; quiet ends it.
+    for t in (100..LINGER_MS).step_by(400) {
+        assert!(c.lingered(10, now(3 + t)), "{t}");
+        assert!(c.tick(now(3 + t + 1), &LIMITS, false).is_none());
+        assert!(c.lingering());
+    }
+    assert!(
+        !c.lingered(10, now(3 + LINGER_MS)),
+        "the time bound ends it"
+    );
+    let mut c = conn();
+    assert_eq!(feed(&mut c, b"\n", 1), ["answer 400"]);
+    assert!(c.flushed(now(3)));
+    assert!(c
+        .tick(now(3 + LINGER_QUIET_MS - 1), &LIMITS, false)
+        .is_none());
     assert!(c.lingering());
-    assert!(c.tick(now(3 + LINGER_MS), &LIMITS, false).is_none());
-    assert!(c.closing() && !c.lingering(), "the time bound ends it");
+    assert!(c.tick(now(3 + LINGER_QUIET_MS), &LIMITS, false).is_none());
+    assert!(c.closing() && !c.lingering(), "quiet ends it");
     assert!(!c.flushed(now(10_000)), "closes now");
 }
 
