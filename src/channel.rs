@@ -28,7 +28,7 @@ use crate::conn::{Action, Answer, AnswerKind, Conn, Now, Received};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
 use crate::error::HttpError;
 use crate::link::{HandOver, Job, Link};
-use crate::output::{log_socket_error, LoopOut};
+use crate::output::{log_socket_error, LoopOut, Wire};
 use crate::pool::ThreadedTaskDispatcher;
 use crate::request::ConnEnviron;
 use crate::shared::ServerShared;
@@ -162,7 +162,7 @@ impl ChannelDispatcher {
         }
         if self.conn.flushed(now) {
             if let Err(e) = sys::shutdown_write(self.link.fd()) {
-                log_socket_error(&self.link, &e);
+                log_socket_error(&*self.link, &e);
                 self.fatal = true;
             }
         }
@@ -174,7 +174,7 @@ impl ChannelDispatcher {
             Action::Dispatch(req) => self.dispatch(req, cx),
             Action::Continue => {
                 // A client that is gone needs no 100; the loop closes it.
-                let _ = LoopOut(&self.link).write_soon(&[CONTINUE]);
+                let _ = LoopOut(&*self.link).write_soon(&[CONTINUE]);
             }
             Action::Answer(a) => self.send_answer(a),
             Action::Close => {
@@ -241,7 +241,7 @@ impl ChannelDispatcher {
             AnswerKind::TimedOut => Why::TimedOut,
             AnswerKind::Shed => Why::Shed,
         };
-        let out = LoopOut(link);
+        let out = LoopOut(&**link);
         match a.head {
             Some(head) => {
                 let seen = as_seen(server, &link.origin, head);
@@ -281,7 +281,7 @@ impl ChannelDispatcher {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,
             Err(e) => {
-                log_socket_error(&self.link, &e);
+                log_socket_error(&*self.link, &e);
                 return Progress::Close;
             }
         };
@@ -435,7 +435,7 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
         if self.conn.busy() {
             return Progress::Done;
         }
-        let flushed = self.link.out().flush(&self.link);
+        let flushed = self.link.out().flush(&*self.link);
         match flushed {
             Ok(blocked) => {
                 self.settle(self.now(cx));
@@ -446,7 +446,7 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
                 }
             }
             Err(e) => {
-                log_socket_error(&self.link, &e);
+                log_socket_error(&*self.link, &e);
                 self.link.mark_broken();
                 Progress::Close
             }
@@ -460,7 +460,7 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
         if self.link.running() {
             self.link.abort();
         } else {
-            self.link.out().clear(&self.link);
+            self.link.out().clear(&*self.link);
         }
         // A switch that did not happen: the handler's thread sees its
         // hand-off dropped and ends.
@@ -518,7 +518,7 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
         let server = &link.server;
         let err = HttpError::service_unavailable("The server is at its connection limit.");
         answer(
-            &LoopOut(link),
+            &LoopOut(&**link),
             server.answering(),
             Why::Refused,
             &err,

@@ -1,6 +1,6 @@
 //! Restarting without losing a request: handing the listening sockets over
 //! to a new process (`SIGUSR2` under [`serve`](crate::serve),
-//! [`ServerHandle::handover`] for an embedding program), in the manner of
+//! [`ServerHandle::handover`](crate::ServerHandle::handover) for an embedding program), in the manner of
 //! nginx's and gunicorn's `USR2`.
 //!
 //! # The protocol
@@ -50,7 +50,7 @@
 //!    the `errno`); the old process never stopped serving.
 //!
 //! A second handover while one is in progress is refused (logged; an
-//! error from [`ServerHandle::handover`]).
+//! error from [`ServerHandle::handover`](crate::ServerHandle::handover)).
 //!
 //! # Interleavings
 //!
@@ -80,10 +80,8 @@ use std::time::{Duration, Instant};
 use crate::adjustments::Adjustments;
 use crate::error::Error;
 use crate::notify;
-use crate::server::ListenAddr;
-use crate::shared::ServerShared;
 use crate::sys::handover as os;
-use crate::ServerHandle;
+use crate::trigger::Notifier;
 
 /// Names the old process in the new one's environment: the sign that
 /// `LISTEN_FDS` comes from a handover.
@@ -266,7 +264,7 @@ fn executable(name: &Path) -> Option<PathBuf> {
         })
 }
 
-/// A server's handover state (in [`ServerShared`]).
+/// A server's handover state (in the server's shared state).
 #[derive(Debug)]
 pub(crate) struct State {
     /// Duplicates of the listening sockets, for a new process; `None` once
@@ -360,76 +358,49 @@ pub(crate) fn take_inherited() -> Result<Option<Vec<RawFd>>, Error> {
     Ok(Some(fds))
 }
 
-/// Whether this process serves the file of the unix socket at `addr` it
+/// Whether this process serves the file of the unix socket at `path` it
 /// inherited (and so removes it when it stops): when its settings name
 /// that path, as they did in the process that bound it.
-pub(crate) fn owns_unix_path(adj: &Adjustments, addr: &ListenAddr) -> Option<PathBuf> {
-    match addr {
-        ListenAddr::Unix(p) if adj.unix_socket.as_deref() == Some(p.as_path()) => Some(p.clone()),
+pub(crate) fn owns_unix_path(adj: &Adjustments, path: Option<&Path>) -> Option<PathBuf> {
+    match path {
+        Some(p) if adj.unix_socket.as_deref() == Some(p) => Some(p.to_path_buf()),
         _ => None,
     }
 }
 
-/// SIGUSR2 under `serve`: a handover to this same program, on a thread of
-/// its own (the loop serves on meanwhile).
-pub(crate) fn on_signal(handle: ServerHandle) {
-    let st = &handle.shared.handover;
-    if st.busy.load(Ordering::SeqCst) {
-        crate::log_warning!(
-            "SIGUSR2: a handover (to process {}) is already in progress; ignored",
-            st.child.load(Ordering::SeqCst)
-        );
-        return;
+impl State {
+    /// SIGUSR2: refuses (with a log line) while a handover is in progress.
+    pub(crate) fn refuse_signal_while_busy(&self) -> bool {
+        if self.busy.load(Ordering::SeqCst) {
+            crate::log_warning!(
+                "SIGUSR2: a handover (to process {}) is already in progress; ignored",
+                self.child.load(Ordering::SeqCst)
+            );
+            return true;
+        }
+        false
     }
-    crate::log_info!("SIGUSR2: handing over to a new copy of this program");
-    let spawned = std::thread::Builder::new()
-        .name("maitred-handover".into())
-        .spawn(move || match Program::current() {
-            Ok(p) => {
-                // The outcome is logged by the handover itself.
-                let _ = handle.handover(&p);
-            }
-            Err(e) => crate::log_warning!("Handover failed: {e}; this process keeps serving"),
-        });
-    if let Err(e) = spawned {
-        crate::log_warning!("SIGUSR2: could not start the handover's thread: {e}; ignored");
-    }
-}
 
-impl ServerHandle {
-    /// Hands this server's listening sockets over to a new process running
-    /// `program`, and returns its process id once it serves them: then
-    /// this server stops accepting and drains (its [`Server::run`](crate::Server::run)
-    /// returns after the running requests, as after a graceful stop). See
-    /// the README's "Restarting without downtime".
-    ///
-    /// Blocks the calling thread (never the server's) until the new process
-    /// says `READY=1` (sd_notify; a maitred server does once its loop
-    /// runs), for up to `handover_timeout` seconds. The new process gets the
-    /// sockets at descriptors 3, 4, ... with `LISTEN_FDS`/`LISTEN_PID` (the
-    /// protocol of systemd's socket activation, which a maitred server
-    /// follows without a setting when `MAITRED_HANDOVER` is set, as it is).
-    /// [`serve`](crate::serve) calls this on SIGUSR2 with
-    /// [`Program::current`].
-    ///
-    /// Errors (logged too; this server then serves on as before): a
-    /// handover is already in progress, the server is stopping, the
-    /// program could not be started (the path and the system's error), it
-    /// exited before it was ready (its exit status), or it was not ready in
-    /// time (it is stopped: SIGTERM, SIGKILL five seconds later).
-    pub fn handover(&self, program: &Program) -> Result<u32, Error> {
-        let st = &self.shared.handover;
-        if st.busy.swap(true, Ordering::SeqCst) {
+    /// Runs one handover (see [`ServerHandle::handover`](crate::ServerHandle::handover)):
+    /// waits up to `timeout` for the new process, and wakes the loop with
+    /// `wake` once it serves.
+    pub(crate) fn hand_over(
+        &self,
+        program: &Program,
+        timeout: Duration,
+        wake: &Notifier,
+    ) -> Result<u32, Error> {
+        if self.busy.swap(true, Ordering::SeqCst) {
             let msg = format!(
                 "a handover (to process {}) is already in progress",
-                st.child.load(Ordering::SeqCst)
+                self.child.load(Ordering::SeqCst)
             );
             crate::log_warning!("{msg}; this one is refused");
             return Err(failure(msg));
         }
-        let result = attempt(&self.shared, program);
-        st.child.store(0, Ordering::SeqCst);
-        st.busy.store(false, Ordering::SeqCst);
+        let result = attempt(self, program, timeout, wake);
+        self.child.store(0, Ordering::SeqCst);
+        self.busy.store(false, Ordering::SeqCst);
         result
     }
 }
@@ -447,9 +418,13 @@ enum NotReady {
     Running(String),
 }
 
-fn attempt(shared: &ServerShared, program: &Program) -> Result<u32, Error> {
-    let st = &shared.handover;
-    let timeout = Duration::from_secs(shared.adj.handover_timeout.max(1));
+fn attempt(
+    st: &State,
+    program: &Program,
+    timeout: Duration,
+    wake: &Notifier,
+) -> Result<u32, Error> {
+    let timeout = timeout.max(Duration::from_secs(1));
     let path = executable(&program.path).unwrap_or_else(|| program.path.clone());
     let stopping = || {
         crate::log_warning!("Handover refused: this server is stopping");
@@ -498,7 +473,7 @@ fn attempt(shared: &ServerShared, program: &Program) -> Result<u32, Error> {
     let why = match wait_ready(st, &ready, pid, timeout) {
         Ok(()) => {
             st.handed_over.store(true, Ordering::SeqCst);
-            shared.notifier.wake();
+            wake.wake();
             notify::to_manager(&format!("MAINPID={pid}\n"));
             crate::log_info!(
                 "Handover: process {pid} is serving; this process stops accepting and drains"

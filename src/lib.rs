@@ -97,10 +97,11 @@ pub use buffers::RequestBody;
 pub use error::{Error, HttpError};
 pub use handover::Program;
 pub use http_date::{build_http_date, parse_http_date};
+pub use listener::ListenAddr;
 pub use parser::Version;
 pub use request::Request;
 pub use response::{reason_phrase, Body, Response};
-pub use server::{create_server, ListenAddr, Server, ServerHandle};
+pub use server::{create_server, Server, ServerHandle};
 pub use stats::Stats;
 pub use upgrade::Upgraded;
 

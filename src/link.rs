@@ -83,7 +83,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::conn::{Received, Released};
 use crate::dispatcher::Token;
-use crate::output::OutQueue;
+use crate::output::{OutQueue, Wire};
 use crate::request::{ConnEnviron, DisconnectProbe};
 use crate::shared::ServerShared;
 use crate::upgrade::Handoff;
@@ -154,6 +154,45 @@ pub(crate) struct Link {
     pub(crate) origin: ConnEnviron,
 }
 
+impl Wire for Link {
+    fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    fn server(&self) -> &ServerShared {
+        &self.server
+    }
+
+    fn out(&self) -> MutexGuard<'_, OutQueue> {
+        crate::lock(&self.out)
+    }
+
+    fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    fn set_pending(&self, bytes: u64) {
+        self.pending.store(bytes, Ordering::Release);
+    }
+
+    fn touch(&self, now_ms: u64) {
+        self.last_activity.store(now_ms, Ordering::Relaxed);
+    }
+
+    fn gone(&self) -> bool {
+        self.disconnected()
+    }
+
+    fn mark_broken(&self) {
+        self.state.fetch_or(BROKEN, Ordering::AcqRel);
+    }
+
+    /// Before the release that announces it with `SWITCH`.
+    fn put_switch(&self, handoff: Handoff) {
+        *crate::lock(&self.switch) = Some(handoff);
+    }
+}
+
 impl DisconnectProbe for Link {
     fn disconnected(&self) -> bool {
         self.state.load(Ordering::Acquire) & (ABORT | BROKEN) != 0
@@ -185,10 +224,6 @@ impl Link {
         }
     }
 
-    pub(crate) fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-
     /// Set once, at registration, before any job exists (the job crossing
     /// the pool's mutex publishes it to the worker).
     pub(crate) fn set_token(&self, token: Token) {
@@ -201,27 +236,8 @@ impl Link {
         self.server.notifier.notify(token);
     }
 
-    pub(crate) fn touch(&self, now_ms: u64) {
-        self.last_activity.store(now_ms, Ordering::Relaxed);
-    }
-
     pub(crate) fn last_activity(&self) -> u64 {
         self.last_activity.load(Ordering::Relaxed)
-    }
-
-    /// Bytes queued for the socket (exact for the holder; the other side
-    /// may see a value a moment old).
-    pub(crate) fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn set_pending(&self, bytes: u64) {
-        self.pending.store(bytes, Ordering::Release);
-    }
-
-    /// The output buffers, for the holder.
-    pub(crate) fn out(&self) -> MutexGuard<'_, OutQueue> {
-        crate::lock(&self.out)
     }
 
     /// A worker holds the connection.
@@ -233,16 +249,6 @@ impl Link {
     /// connection.
     pub(crate) fn queued(&self) -> bool {
         self.state.load(Ordering::Acquire) & QUEUED != 0
-    }
-
-    /// The client is gone or a send failed.
-    pub(crate) fn gone(&self) -> bool {
-        self.disconnected()
-    }
-
-    /// Marks the connection unusable after a failed send (by the holder).
-    pub(crate) fn mark_broken(&self) {
-        self.state.fetch_or(BROKEN, Ordering::AcqRel);
     }
 
     // ----------------------------------------------------------------
@@ -358,11 +364,6 @@ impl Link {
     /// the loop drops what it would queue.
     pub(crate) fn closing(&self) {
         self.state.fetch_or(CLOSE, Ordering::AcqRel);
-    }
-
-    /// Leaves the upgrade hand-off for the loop (before the release).
-    pub(crate) fn put_switch(&self, handoff: Handoff) {
-        *crate::lock(&self.switch) = Some(handoff);
     }
 
     /// After the responses to what it holds: takes every pipelined

@@ -10,7 +10,9 @@
 //!
 //! Thread: the I/O thread.
 
+use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,9 +21,43 @@ use std::time::{Duration, Instant};
 use crate::channel::{ChannelDispatcher, LoopEnv};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role};
 use crate::request::ConnEnviron;
-use crate::server::ListenAddr;
 use crate::shared::ServerShared;
 use crate::sys::{self, Addr};
+
+/// An address the server listens on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP address (with the port the kernel chose when 0 was asked for).
+    Tcp(SocketAddr),
+    /// A unix-domain socket.
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    /// The URL waitress prints for it: `http://127.0.0.1:8080`,
+    /// `http://[::1]:8080`, `http://unix:/run/app.sock`.
+    pub fn url(&self) -> String {
+        match self {
+            ListenAddr::Tcp(SocketAddr::V4(a)) => format!("http://{}:{}", a.ip(), a.port()),
+            ListenAddr::Tcp(SocketAddr::V6(a)) => format!("http://[{}]:{}", a.ip(), a.port()),
+            ListenAddr::Unix(p) => format!("http://unix:{}", p.display()),
+        }
+    }
+
+    /// The TCP address, if it is one.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Tcp(a) => Some(*a),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())
+    }
+}
 
 /// How long a listener pauses after `accept` ran out of descriptors or
 /// memory.

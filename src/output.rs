@@ -18,15 +18,40 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use crate::buffers::{FileBuffer, Front, OutBuffer, OverflowableBuffer};
 use crate::error::HttpError;
-use crate::link::Link;
+use crate::shared::ServerShared;
 use crate::sys;
-use crate::upgrade::Handler;
+use crate::upgrade::{Handler, Handoff};
 use crate::writer::{ClientDisconnected, Output};
+
+/// What the output needs of its connection (the link, `link.rs`, is the
+/// one implementation; only the thread holding the connection calls
+/// these, see there).
+pub(crate) trait Wire {
+    /// The socket.
+    fn fd(&self) -> RawFd;
+    /// The server's settings, counters and clock.
+    fn server(&self) -> &ServerShared;
+    /// The output buffers (a lock only the holder takes).
+    fn out(&self) -> MutexGuard<'_, OutQueue>;
+    /// Bytes queued, as the holder last stored them.
+    fn pending(&self) -> u64;
+    /// Stores the bytes queued (under the output lock).
+    fn set_pending(&self, bytes: u64);
+    /// Something moved on the connection at `now_ms`.
+    fn touch(&self, now_ms: u64);
+    /// The client is gone or a send failed.
+    fn gone(&self) -> bool;
+    /// A send failed: the connection is unusable.
+    fn mark_broken(&self);
+    /// Leaves the upgrade hand-off for the loop.
+    fn put_switch(&self, handoff: Handoff);
+}
 
 /// Pipelined responses answered in one run of a worker are buffered up to
 /// this many bytes and sent together.
@@ -68,8 +93,8 @@ fn is_disconnect(e: &io::Error) -> bool {
 
 /// Logs a failed send or receive unless it is an ordinary disconnect (and
 /// `log_socket_errors` wants it).
-pub(crate) fn log_socket_error(link: &Link, e: &io::Error) {
-    if !is_disconnect(e) && link.server.adj.log_socket_errors {
+pub(crate) fn log_socket_error<W: Wire + ?Sized>(link: &W, e: &io::Error) {
+    if !is_disconnect(e) && link.server().adj.log_socket_errors {
         crate::log_warning!("Socket error: {e}");
     }
 }
@@ -86,15 +111,15 @@ impl OutQueue {
     }
 
     /// Drops everything queued (the connection is gone).
-    pub(crate) fn clear(&mut self, link: &Link) {
+    pub(crate) fn clear<W: Wire + ?Sized>(&mut self, link: &W) {
         self.bufs.clear();
         self.total = 0;
         link.set_pending(0);
     }
 
     /// Appends bytes (waitress's `write_soon` body).
-    fn append(&mut self, link: &Link, data: &[u8]) -> io::Result<()> {
-        let adj = &link.server.adj;
+    fn append<W: Wire + ?Sized>(&mut self, link: &W, data: &[u8]) -> io::Result<()> {
+        let adj = &link.server().adj;
         if self.bufs.is_empty() || self.current_outbuf_count >= adj.outbuf_high_watermark {
             self.bufs
                 .push_back(OutBuffer::Bytes(OverflowableBuffer::new(
@@ -120,7 +145,12 @@ impl OutQueue {
     }
 
     /// Appends `parts`, skipping their first `skip` bytes (already sent).
-    fn append_parts(&mut self, link: &Link, parts: &[&[u8]], mut skip: usize) -> io::Result<()> {
+    fn append_parts<W: Wire + ?Sized>(
+        &mut self,
+        link: &W,
+        parts: &[&[u8]],
+        mut skip: usize,
+    ) -> io::Result<()> {
         for p in parts {
             if skip >= p.len() {
                 skip -= p.len();
@@ -133,7 +163,7 @@ impl OutQueue {
     }
 
     /// Queues a file body, sent with `sendfile`.
-    fn push_file(&mut self, link: &Link, file: FileBuffer) {
+    fn push_file<W: Wire + ?Sized>(&mut self, link: &W, file: FileBuffer) {
         self.total += file.len();
         self.bufs.push_back(OutBuffer::File(file));
         self.current_outbuf_count = 0;
@@ -142,7 +172,7 @@ impl OutQueue {
 
     /// Sends what the socket takes of the queued output. Returns whether
     /// the socket refused more (`WouldBlock`).
-    pub(crate) fn flush(&mut self, link: &Link) -> io::Result<bool> {
+    pub(crate) fn flush<W: Wire + ?Sized>(&mut self, link: &W) -> io::Result<bool> {
         let fd = link.fd();
         let mut sent_any = false;
         let mut blocked = false;
@@ -178,7 +208,7 @@ impl OutQueue {
                     front.skip(n as u64);
                     self.total -= n as u64;
                     sent_any = true;
-                    link.server.counters.sent(n);
+                    link.server().counters.sent(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     blocked = true;
@@ -206,7 +236,7 @@ impl OutQueue {
         }
         link.set_pending(self.total);
         if sent_any {
-            let now = link.server.now_ms();
+            let now = link.server().now_ms();
             self.last_sent_ms = now;
             link.touch(now);
         }
@@ -217,7 +247,7 @@ impl OutQueue {
     }
 
     /// Sends what it can, marking the connection broken on a failure.
-    fn flush_or_break(&mut self, link: &Link) -> Result<bool, ClientDisconnected> {
+    fn flush_or_break<W: Wire + ?Sized>(&mut self, link: &W) -> Result<bool, ClientDisconnected> {
         match self.flush(link) {
             Ok(blocked) => Ok(blocked),
             Err(e) => {
@@ -235,11 +265,14 @@ impl OutQueue {
     /// from the later of the last progress and the start of this wait),
     /// the connection is given up and the application's body sees the
     /// client gone.
-    fn wait_below_high_watermark(&mut self, link: &Link) -> Result<(), ClientDisconnected> {
-        let adj = &link.server.adj;
+    fn wait_below_high_watermark<W: Wire + ?Sized>(
+        &mut self,
+        link: &W,
+    ) -> Result<(), ClientDisconnected> {
+        let adj = &link.server().adj;
         let hw = adj.outbuf_high_watermark;
         let limit_ms = adj.channel_timeout.saturating_mul(1000);
-        let began_ms = link.server.now_ms();
+        let began_ms = link.server().now_ms();
         while self.total > hw {
             if link.gone() {
                 return Err(ClientDisconnected);
@@ -249,7 +282,7 @@ impl OutQueue {
                 break;
             }
             let since = self.last_sent_ms.max(began_ms);
-            let stalled_ms = link.server.now_ms().saturating_sub(since);
+            let stalled_ms = link.server().now_ms().saturating_sub(since);
             if limit_ms > 0 && stalled_ms >= limit_ms {
                 crate::log_warning!(
                     "Client read nothing for {} seconds with {} bytes waiting; closing the connection and releasing the worker (channel_timeout)",
@@ -257,7 +290,7 @@ impl OutQueue {
                     self.total
                 );
                 link.mark_broken();
-                link.server.counters.not_reading();
+                link.server().counters.not_reading();
                 return Err(ClientDisconnected);
             }
             let left = (limit_ms > 0).then(|| Duration::from_millis(limit_ms - stalled_ms));
@@ -276,14 +309,14 @@ impl OutQueue {
 
 /// The worker's output while it holds the connection.
 #[derive(Debug)]
-pub(crate) struct WorkerOut<'a> {
-    pub link: &'a Link,
+pub(crate) struct WorkerOut<'a, W: Wire + ?Sized> {
+    pub link: &'a W,
     /// More pipelined requests are to be answered in this run: responses
     /// are buffered (up to [`BATCH_BYTES`]) and sent together.
     pub batching: bool,
 }
 
-impl WorkerOut<'_> {
+impl<W: Wire + ?Sized> WorkerOut<'_, W> {
     /// Sends what is queued (at the end of a response or of a batch);
     /// what the socket does not take is left for the loop.
     pub(crate) fn flush(&self) {
@@ -294,7 +327,7 @@ impl WorkerOut<'_> {
     }
 }
 
-impl Output for WorkerOut<'_> {
+impl<W: Wire + ?Sized> Output for WorkerOut<'_, W> {
     fn write_soon(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected> {
         let link = self.link;
         if link.gone() {
@@ -304,7 +337,7 @@ impl Output for WorkerOut<'_> {
         if len == 0 {
             return Ok(());
         }
-        let send_bytes = link.server.adj.send_bytes as u64;
+        let send_bytes = link.server().adj.send_bytes as u64;
         let flush_at = if self.batching {
             send_bytes.max(BATCH_BYTES)
         } else {
@@ -317,7 +350,7 @@ impl Output for WorkerOut<'_> {
             // the output lock.
             match sys::send_vectored(link.fd(), parts) {
                 Ok(n) => {
-                    link.server.counters.sent(n);
+                    link.server().counters.sent(n);
                     if n == len {
                         return Ok(());
                     }
@@ -362,11 +395,11 @@ impl Output for WorkerOut<'_> {
     }
 
     fn is_draining(&self) -> bool {
-        self.link.server.is_draining()
+        self.link.server().is_draining()
     }
 
     fn switch(&self, handler: Handler) -> Result<(), HttpError> {
-        let server = &self.link.server;
+        let server = self.link.server();
         let reservation = server.upgrades.reserve().ok_or_else(|| {
             HttpError::service_unavailable(format!(
                 "{} upgraded connections are open (upgraded_connection_limit).",
@@ -391,9 +424,9 @@ impl Output for WorkerOut<'_> {
 /// The I/O thread's output while it holds the connection: writes never
 /// wait.
 #[derive(Debug)]
-pub(crate) struct LoopOut<'a>(pub &'a Link);
+pub(crate) struct LoopOut<'a, W: Wire + ?Sized>(pub &'a W);
 
-impl Output for LoopOut<'_> {
+impl<W: Wire + ?Sized> Output for LoopOut<'_, W> {
     fn write_soon(&self, parts: &[&[u8]]) -> Result<(), ClientDisconnected> {
         let link = self.0;
         if link.gone() {
@@ -415,6 +448,6 @@ impl Output for LoopOut<'_> {
     }
 
     fn is_draining(&self) -> bool {
-        self.0.server.is_draining()
+        self.0.server().is_draining()
     }
 }

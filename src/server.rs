@@ -36,7 +36,6 @@
 //! Thread: the I/O thread (the one that calls `Server::run`); `create_server`
 //! and `ServerHandle` on any thread.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -49,8 +48,9 @@ use crate::adjustments::{Adjustments, ListenSpec};
 use crate::channel::LoopEnv;
 use crate::dispatcher::{new_poller, Backend, Map};
 use crate::error::Error;
+use crate::handover::Program;
 use crate::link::Job;
-use crate::listener::Listener;
+use crate::listener::{ListenAddr, Listener};
 use crate::parser::ParserConfig;
 use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
@@ -69,47 +69,11 @@ const ADMISSION_REPORT: Duration = Duration::from_secs(60);
 /// this late.
 const DEADLINE_SWEEP: Duration = Duration::from_millis(250);
 
-/// An address the server listens on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ListenAddr {
-    /// A TCP address (with the port the kernel chose when 0 was asked for).
-    Tcp(SocketAddr),
-    /// A unix-domain socket.
-    Unix(PathBuf),
-}
-
-impl ListenAddr {
-    /// The URL waitress prints for it: `http://127.0.0.1:8080`,
-    /// `http://[::1]:8080`, `http://unix:/run/app.sock`.
-    pub fn url(&self) -> String {
-        match self {
-            ListenAddr::Tcp(SocketAddr::V4(a)) => format!("http://{}:{}", a.ip(), a.port()),
-            ListenAddr::Tcp(SocketAddr::V6(a)) => format!("http://[{}]:{}", a.ip(), a.port()),
-            ListenAddr::Unix(p) => format!("http://unix:{}", p.display()),
-        }
-    }
-
-    /// The TCP address, if it is one.
-    pub fn tcp(&self) -> Option<SocketAddr> {
-        match self {
-            ListenAddr::Tcp(a) => Some(*a),
-            ListenAddr::Unix(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.url())
-    }
-}
-
 /// Stops a running [`Server`], and reads its statistics, from any thread.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
-    /// (`handover.rs` adds `ServerHandle::handover`.)
-    pub(crate) shared: Arc<ServerShared>,
+    shared: Arc<ServerShared>,
     pool: ThreadedTaskDispatcher<Job>,
 }
 
@@ -140,6 +104,34 @@ impl ServerHandle {
         )
     }
 
+    /// Hands this server's listening sockets over to a new process running
+    /// `program`, and returns its process id once it serves them: then
+    /// this server stops accepting and drains (its [`Server::run`]
+    /// returns after the running requests, as after a graceful stop). See
+    /// the README's "Restarting without downtime" and `handover.rs`.
+    ///
+    /// Blocks the calling thread (never the server's) until the new process
+    /// says `READY=1` (sd_notify; a maitred server does once its loop
+    /// runs), for up to `handover_timeout` seconds. The new process gets the
+    /// sockets at descriptors 3, 4, ... with `LISTEN_FDS`/`LISTEN_PID` (the
+    /// protocol of systemd's socket activation, which a maitred server
+    /// follows without a setting when `MAITRED_HANDOVER` is set, as it is).
+    /// [`Server::serve`] calls this on SIGUSR2 with [`Program::current`].
+    ///
+    /// Errors (logged too; this server then serves on as before): a
+    /// handover is already in progress, the server is stopping, the
+    /// program could not be started (the path and the system's error), it
+    /// exited before it was ready (its exit status), or it was not ready in
+    /// time (it is stopped: SIGTERM, SIGKILL five seconds later).
+    pub fn handover(&self, program: &Program) -> Result<u32, Error> {
+        let shared = &self.shared;
+        shared.handover.hand_over(
+            program,
+            Duration::from_secs(shared.adj.handover_timeout),
+            &shared.notifier,
+        )
+    }
+
     /// Reopens the access log's file (for logrotate: after the file was
     /// moved, new lines go to a new file of the same name).
     /// [`Server::serve`] calls it on SIGHUP.
@@ -147,6 +139,27 @@ impl ServerHandle {
         if let Some(log) = &self.shared.access_log {
             log.reopen();
         }
+    }
+}
+
+/// SIGUSR2 under `serve`: a handover to this same program, on a thread of
+/// its own (the loop serves on meanwhile).
+fn on_handover_signal(handle: ServerHandle) {
+    if handle.shared.handover.refuse_signal_while_busy() {
+        return;
+    }
+    crate::log_info!("SIGUSR2: handing over to a new copy of this program");
+    let spawned = std::thread::Builder::new()
+        .name("maitred-handover".into())
+        .spawn(move || match Program::current() {
+            Ok(p) => {
+                // The outcome is logged by the handover itself.
+                let _ = handle.handover(&p);
+            }
+            Err(e) => crate::log_warning!("Handover failed: {e}; this process keeps serving"),
+        });
+    if let Err(e) = spawned {
+        crate::log_warning!("SIGUSR2: could not start the handover's thread: {e}; ignored");
     }
 }
 
@@ -304,7 +317,11 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
     for spec in &specs {
         let mut l = open_listener(spec, &adj)?;
         if inherited.is_some() {
-            l.2 = crate::handover::owns_unix_path(&adj, &l.1);
+            let unix = match &l.1 {
+                ListenAddr::Unix(p) => Some(p.as_path()),
+                ListenAddr::Tcp(_) => None,
+            };
+            l.2 = crate::handover::owns_unix_path(&adj, unix);
         }
         listeners.push(l);
     }
@@ -509,7 +526,7 @@ impl Server {
             if stop_deadline.is_none() {
                 let signalled = self.watch_signals && sys::signals::take().is_some();
                 if self.watch_signals && sys::signals::take_handover() {
-                    crate::handover::on_signal(self.handle());
+                    on_handover_signal(self.handle());
                 }
                 let handed_over = self.shared.handover.handed_over();
                 if signalled || self.stop.load(Ordering::SeqCst) || handed_over {

@@ -19,7 +19,7 @@ use crate::conn::Received;
 use crate::error::HttpError;
 use crate::link::{Job, Link, Next};
 use crate::logging::escaped;
-use crate::output::WorkerOut;
+use crate::output::{Wire, WorkerOut};
 use crate::request::{DisconnectProbe, Request};
 use crate::writer::{Failure, ResponseWriter};
 
@@ -79,7 +79,7 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
         // buffered and sent together at the end of the run.
         let batching = (!taken.is_empty() || link.queued()) && served < BATCH_REQUESTS;
         let out = WorkerOut {
-            link: &link,
+            link: &*link,
             batching,
         };
         let outcome = if link.gone() {
@@ -132,7 +132,7 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
 
 /// Answers a request that waited too long for a worker (`max_queue_wait`)
 /// with 503, without running the application.
-fn shed(out: &WorkerOut<'_>, link: &Link, req: Received) -> Outcome {
+fn shed(out: &WorkerOut<'_, Link>, link: &Link, req: Received) -> Outcome {
     let server = &link.server;
     let err = HttpError::service_unavailable(format!(
         "The request waited more than {} seconds for a worker (max_queue_wait).",
@@ -170,7 +170,7 @@ fn internal_error_detail(link: &Link, what: &str) -> String {
 
 /// Runs the middleware and the application for one request and writes the
 /// response.
-fn run(out: &WorkerOut<'_>, link: &Arc<Link>, received: Received) -> Outcome {
+fn run(out: &WorkerOut<'_, Link>, link: &Arc<Link>, received: Received) -> Outcome {
     let server = &link.server;
     let Received { head, body, at } = received;
     let mut w = ResponseWriter::new(out, server.adj.ident.as_deref(), &head);
