@@ -69,6 +69,9 @@ backend_tests! {
         assert_eq!(c.read_response_to(true).unwrap().status, 200);
         assert_eq!(c.roundtrip(b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n").status, 404);
         assert_eq!(c.roundtrip(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n").status, 500);
+        // The worker logs the 500 after sending it: wait for its line, so
+        // that the 400 the loop answers next cannot be logged before it.
+        wait_until(Duration::from_secs(5), || lines(&path).len() == 4);
         let mut bad = Client::connect(s.addr);
         assert_eq!(bad.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\nBad header\r\n\r\n").status, 400);
         let mut slow = Client::connect(s.addr);
