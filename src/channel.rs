@@ -568,16 +568,29 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
     fn begin_shutdown(&mut self) -> bool {
         self.take_release();
         self.conn.begin_shutdown();
-        if self.conn.busy() {
-            // Told when the running response is done, to close at once.
-            self.link.ask_wake();
+        // Told when the running response is done, to close at once; a
+        // worker that released the connection since the look above is
+        // caught up with now (no notification would come for it).
+        if self.conn.busy() && !self.link.ask_wake() {
+            self.take_release();
         }
         true
     }
 
     fn busy(&self) -> bool {
+        // A staged close is waited for too (bounded: LINGER_QUIET_MS of
+        // quiet, LINGER_MS at most), so that a stop resets no connection;
+        // so is a close not yet begun: begin_shutdown leaves idle
+        // connections closing, and until the map evaluates them they have
+        // not shut their write side (closed now, they would be reset).
+        // And a release the loop has not caught up with: the worker let go
+        // after begin_shutdown asked it to say so, and its notification
+        // is on its way.
         self.link.running()
+            || self.conn.busy()
             || (self.link.pending() > 0 && !self.link.gone())
             || self.conn.switching()
+            || self.conn.lingering()
+            || (self.conn.closing() && !self.fatal && !self.link.gone())
     }
 }
