@@ -950,7 +950,7 @@ impl Adjustments {
             ));
         }
         if let Some(spec) = &self.trusted_proxy {
-            crate::proxy_headers::TrustedProxies::parse(spec)?;
+            crate::trusted::TrustedProxies::parse(spec)?;
         }
         Ok(())
     }

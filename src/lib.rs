@@ -83,6 +83,7 @@ mod stats;
 mod sys;
 mod task;
 mod trigger;
+mod trusted;
 mod upgrade;
 mod waker;
 mod writer;
@@ -114,9 +115,10 @@ pub mod __private {
     pub use crate::parser::{Parsed, ParserConfig, RequestHead, RequestParser, Version};
     pub use crate::proxy_headers::{
         parse_proxy_headers, undquote, HeaderSet, MalformedProxyHeader, ProxyHeader,
-        ProxyHeaderValues, ProxyOutcome, TrustedProxies,
+        ProxyHeaderValues, ProxyOutcome,
     };
     pub use crate::receiver::ChunkedReceiver;
+    pub use crate::trusted::TrustedProxies;
 
     /// The PROXY protocol v1/v2 parser (and its test encoders).
     pub mod proxy_protocol {
