@@ -168,7 +168,10 @@ impl TrustedProxies {
         }
     }
 
-    /// Whether a TCP peer with this address is trusted.
+    /// Whether a TCP peer with this address (the socket's peer address) is
+    /// trusted: what [`trusts`](Self::trusts) answers for its `REMOTE_ADDR`,
+    /// without formatting the address first. A unix-socket peer has no IP
+    /// address; it is `trusts("localhost")`.
     pub fn trusts_ip(&self, ip: IpAddr) -> bool {
         if self.any {
             return true;
@@ -224,6 +227,34 @@ mod tests {
         assert!(all6.trusts("::1") && !all6.trusts("1.2.3.4"));
         let bracketed = TrustedProxies::parse("[2001:db8::]/32").unwrap();
         assert!(bracketed.trusts("2001:db8:ffff::1"));
+    }
+
+    #[test]
+    fn a_socket_peer_is_trusted_as_its_remote_addr_is() {
+        let peers: [IpAddr; 7] = [
+            "10.1.2.3".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            "192.0.2.11".parse().unwrap(),
+            "::1".parse().unwrap(),
+            "fd00::9".parse().unwrap(),
+            "::ffff:10.0.0.1".parse().unwrap(),
+            "::ffff:127.0.0.1".parse().unwrap(),
+        ];
+        for spec in [
+            "10.0.0.0/8, fd00::/8",
+            "localhost",
+            "127.0.0.1",
+            "::/0",
+            "*",
+        ] {
+            let t = TrustedProxies::parse(spec).unwrap();
+            for ip in peers {
+                assert_eq!(t.trusts_ip(ip), t.trusts(&ip.to_string()), "{spec} {ip}");
+            }
+        }
+        // `localhost` is the unix socket, never a TCP peer.
+        let l = TrustedProxies::parse("localhost").unwrap();
+        assert!(l.trusts("localhost") && !l.trusts_ip("127.0.0.1".parse().unwrap()));
     }
 
     #[test]
