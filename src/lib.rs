@@ -64,6 +64,7 @@ mod fuzzing;
 mod grammar;
 mod handover;
 mod http_date;
+mod limits;
 mod link;
 mod listener;
 pub mod logging;
@@ -112,7 +113,8 @@ pub mod __private {
     pub use crate::adjustments::{SettingInfo, SETTINGS};
     #[cfg(fuzzing)]
     pub use crate::fuzzing::{check_transcript, comparable, drive_connection, Transcript};
-    pub use crate::parser::{Parsed, ParserConfig, RequestHead, RequestParser, Version};
+    pub use crate::limits::ParserConfig;
+    pub use crate::parser::{Parsed, RequestHead, RequestParser, Version};
     pub use crate::proxy_headers::{
         parse_proxy_headers, undquote, HeaderSet, MalformedProxyHeader, ProxyHeader,
         ProxyHeaderValues, ProxyOutcome,
