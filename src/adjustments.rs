@@ -63,12 +63,16 @@
 //! chainable method, how [`Adjustments::set`] converts it, and its lines in
 //! `--help` and in the README's table all come from that entry.
 //!
+//! This file holds that table, with [`Adjustments`]' constructors and
+//! accessors; the rules a set of settings is checked against
+//! ([`Adjustments::validate`]) are in `checks`, resolving the listening
+//! endpoints ([`ListenSpec`], [`Adjustments::resolve`]) is in `listen`, and
+//! waitress's converters are in `cast`.
+//!
 //! Thread: any (settings are made before the server starts, then only
 //! read).
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,6 +80,10 @@ use std::time::Duration;
 use crate::error::Error;
 
 mod cast;
+mod checks;
+mod listen;
+
+pub use listen::ListenSpec;
 
 /// The value type of a setting: how its string form is converted (each
 /// kind is one of waitress's cast functions, in [`cast`]) and how the
@@ -619,17 +627,6 @@ settings! {
     }
 }
 
-/// A listening endpoint after validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ListenSpec {
-    /// A TCP address to bind.
-    Tcp(SocketAddr),
-    /// A unix-domain socket path to bind.
-    Unix(PathBuf),
-    /// An inherited, already-bound listening socket.
-    Fd(RawFd),
-}
-
 /// waitress's `asbool`.
 pub fn asbool(s: &str) -> bool {
     matches!(
@@ -759,297 +756,6 @@ impl Adjustments {
     /// The loop's wait limit.
     pub(crate) fn loop_timeout(&self) -> Duration {
         Duration::from_secs(self.asyncore_loop_timeout)
-    }
-
-    /// Checks the settings against each other (waitress's rules, in
-    /// waitress's order and with its messages) without resolving any name:
-    /// what resolving the listeners checks first.
-    pub fn validate(&self) -> Result<(), Error> {
-        let host_or_port = self.given("host") || self.given("port");
-        let listen = self.given("listen");
-        let sockets = self.given("sockets");
-        let unix = self.given("unix_socket");
-        if listen && host_or_port {
-            return Err(Error::config(
-                "host or port may not be set if listen is set.",
-            ));
-        }
-        if listen && sockets {
-            return Err(Error::config("socket may not be set if listen is set."));
-        }
-        if sockets && host_or_port {
-            return Err(Error::config(
-                "host or port may not be set if sockets is set.",
-            ));
-        }
-        if sockets && unix {
-            return Err(Error::config(
-                "unix_socket may not be set if sockets is set",
-            ));
-        }
-        if unix && host_or_port {
-            return Err(Error::config(
-                "unix_socket may not be set if host or port is set",
-            ));
-        }
-        if unix && listen {
-            return Err(Error::config("unix_socket may not be set if listen is set"));
-        }
-        if !self.ipv4 && !self.ipv6 {
-            return Err(Error::config(
-                "ipv4 and ipv6 are both disabled: no address family is left to listen on.",
-            ));
-        }
-        if self.systemd_socket_activation
-            && !self.activated
-            && (listen || host_or_port || unix || sockets)
-        {
-            return Err(Error::config(
-                "systemd_socket_activation may not be set if listen, host, port, unix_socket or sockets is set.",
-            ));
-        }
-        self.check_numbers()?;
-        self.check_proxy_settings()?;
-        Ok(())
-    }
-
-    /// Checks the settings against each other (see
-    /// [`validate`](Adjustments::validate)) and resolves the listening
-    /// endpoints: `listen` entries through `getaddrinfo` (each address
-    /// family of a name, unless `ipv4`/`ipv6` rule it out; a port may be a
-    /// service name such as `http`), or the unix socket, or the inherited
-    /// descriptors.
-    ///
-    /// With `systemd_socket_activation`, the descriptors must have been
-    /// taken first ([`take_systemd_sockets`](Adjustments::take_systemd_sockets);
-    /// [`create_server`](crate::create_server) does it).
-    pub(crate) fn resolve(&self) -> Result<Vec<ListenSpec>, Error> {
-        self.validate()?;
-        if self.systemd_socket_activation && !self.activated {
-            return Err(Error::config(
-                "systemd_socket_activation is set but the sockets systemd passed were not taken yet (Adjustments::take_systemd_sockets)",
-            ));
-        }
-        let listen = self.given("listen");
-        if let Some(path) = &self.unix_socket {
-            return Ok(vec![ListenSpec::Unix(path.clone())]);
-        }
-        if !self.sockets.is_empty() {
-            return Ok(self.sockets.iter().map(|&fd| ListenSpec::Fd(fd)).collect());
-        }
-        let entries: Vec<String> = if listen {
-            self.listen.clone()
-        } else {
-            let host = self.host.clone().unwrap_or_else(|| "0.0.0.0".into());
-            let port = self.port.unwrap_or(8080);
-            vec![format_host_port(&host, port)]
-        };
-        let mut out: Vec<ListenSpec> = Vec::new();
-        let mut seen: Vec<(IpAddr, u16)> = Vec::new();
-        for entry in &entries {
-            for addr in self.resolve_entry(entry)? {
-                // Same address and port once (the zone index does not
-                // count); port 0 always binds anew.
-                let key = (addr.ip(), addr.port());
-                if addr.port() != 0 && seen.contains(&key) {
-                    continue;
-                }
-                seen.push(key);
-                out.push(ListenSpec::Tcp(addr));
-            }
-        }
-        if out.is_empty() {
-            return Err(Error::config("Invalid host/port specified."));
-        }
-        Ok(out)
-    }
-
-    fn check_numbers(&self) -> Result<(), Error> {
-        let positive = [
-            ("threads", self.threads as u64),
-            ("recv_bytes", self.recv_bytes as u64),
-            ("connection_limit", self.connection_limit as u64),
-            ("max_request_header_size", self.max_request_header_size),
-            ("max_request_body_size", self.max_request_body_size),
-            ("max_request_line_size", self.max_request_line_size),
-            ("max_header_field_size", self.max_header_field_size),
-            ("max_header_fields", self.max_header_fields as u64),
-            ("handover_timeout", self.handover_timeout),
-        ];
-        for (name, v) in positive {
-            if v == 0 {
-                return Err(Error::config(format!(
-                    "invalid value for {name}: 0 (it must be at least 1)"
-                )));
-            }
-        }
-        let seconds = [
-            ("cleanup_interval", self.cleanup_interval),
-            ("channel_timeout", self.channel_timeout),
-            ("slow_request_warning", self.slow_request_warning),
-            ("max_queue_wait", self.max_queue_wait),
-            ("request_head_timeout", self.request_head_timeout),
-            ("request_body_timeout", self.request_body_timeout),
-            ("asyncore_loop_timeout", self.asyncore_loop_timeout),
-            ("shutdown_timeout", self.shutdown_timeout),
-            ("handover_timeout", self.handover_timeout),
-        ];
-        for (name, v) in seconds {
-            if v > Self::MAX_SECONDS {
-                return Err(Error::config(format!(
-                    "invalid value for {name}: {v} (it must be at most {} seconds, ten years)",
-                    Self::MAX_SECONDS
-                )));
-            }
-        }
-        if self.backlog < 0 {
-            return Err(Error::config(format!(
-                "invalid value for backlog: {} (it must not be negative)",
-                self.backlog
-            )));
-        }
-        Ok(())
-    }
-
-    fn check_proxy_settings(&self) -> Result<(), Error> {
-        if self.trusted_proxy_count.is_some() && self.trusted_proxy.is_none() {
-            return Err(Error::config(
-                "trusted_proxy_count has no meaning without setting trusted_proxy",
-            ));
-        }
-        if !self.trusted_proxy_headers.is_empty() && self.trusted_proxy.is_none() {
-            return Err(Error::config(
-                "trusted_proxy_headers has no meaning without setting trusted_proxy",
-            ));
-        }
-        const KNOWN: [&str; 6] = [
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x-forwarded-proto",
-            "x-forwarded-port",
-            "x-forwarded-by",
-            "forwarded",
-        ];
-        let unknown: Vec<&str> = self
-            .trusted_proxy_headers
-            .iter()
-            .map(String::as_str)
-            .filter(|h| !KNOWN.contains(&h.to_ascii_lowercase().as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::config(format!(
-                "Received unknown trusted_proxy_headers value ({}) expected one of {}",
-                unknown.join(", "),
-                KNOWN.join(", ")
-            )));
-        }
-        if self.trusted_proxy_headers.contains("forwarded") && self.trusted_proxy_headers.len() > 1
-        {
-            return Err(Error::config(
-                "The Forwarded proxy header and the X-Forwarded-{By,Host,Proto,Port,For} headers are mutually exclusive. Can't trust both!",
-            ));
-        }
-        if let Some(spec) = &self.trusted_proxy {
-            crate::proxy_headers::TrustedProxies::parse(spec)?;
-        }
-        Ok(())
-    }
-
-    /// Resolves one `host:port` listen entry into socket addresses.
-    fn resolve_entry(&self, entry: &str) -> Result<Vec<SocketAddr>, Error> {
-        let invalid = || Error::config(format!("Invalid host/port specified: {entry:?}"));
-        let default_port = self.port.unwrap_or(8080);
-        // waitress: rsplit(":", 1), unless the port part contains "]".
-        let (host, port) = match entry.rsplit_once(':') {
-            Some((h, p)) if !p.contains(']') => (h, p),
-            _ => (entry, ""),
-        };
-        let port: u16 = if port.is_empty() {
-            if entry.contains(':') && !entry.ends_with(']') && !entry.starts_with('[') {
-                return Err(invalid());
-            }
-            default_port
-        } else if let Ok(p) = port.parse::<u16>() {
-            p
-        } else {
-            // A service name (`127.0.0.1:http`), as getaddrinfo takes it.
-            crate::sys::service_port(port)
-                .ok()
-                .flatten()
-                .ok_or_else(invalid)?
-        };
-        let host = host.trim();
-        let bracketed = host.starts_with('[') && host.ends_with(']');
-        let host = if bracketed {
-            &host[1..host.len() - 1]
-        } else {
-            host
-        };
-        let mut addrs: Vec<SocketAddr> = Vec::new();
-        if host == "*" || host.is_empty() {
-            if self.ipv4 {
-                addrs.push(SocketAddr::from(([0, 0, 0, 0], port)));
-            }
-            if self.ipv6 {
-                addrs.push(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)));
-            }
-            return Ok(addrs);
-        }
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            if ip.is_ipv6() && !self.ipv6 {
-                return Err(Error::config(format!(
-                    "Invalid host/port specified: {entry:?} is an IPv6 address and ipv6 is disabled"
-                )));
-            }
-            if ip.is_ipv4() && !self.ipv4 {
-                return Err(Error::config(format!(
-                    "Invalid host/port specified: {entry:?} is an IPv4 address and ipv4 is disabled"
-                )));
-            }
-            return Ok(vec![SocketAddr::new(ip, port)]);
-        }
-        // A link-local IPv6 address with a zone ("fe80::1%eth0").
-        if let Some((ip, zone)) = host.split_once('%') {
-            if let Ok(std::net::IpAddr::V6(v6)) = ip.parse::<IpAddr>() {
-                let scope = zone.parse::<u32>().map_err(|_| invalid())?;
-                if !self.ipv6 {
-                    return Err(invalid());
-                }
-                return Ok(vec![SocketAddr::V6(std::net::SocketAddrV6::new(
-                    v6, port, 0, scope,
-                ))]);
-            }
-        }
-        let resolved = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| Error::config(format!("Invalid host/port specified: {entry:?}: {e}")))?;
-        for a in resolved {
-            if (a.is_ipv4() && self.ipv4) || (a.is_ipv6() && self.ipv6) {
-                addrs.push(a);
-            }
-        }
-        if addrs.is_empty() {
-            return Err(invalid());
-        }
-        Ok(addrs)
-    }
-}
-
-fn format_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-impl fmt::Display for ListenSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListenSpec::Tcp(a) => write!(f, "{a}"),
-            ListenSpec::Unix(p) => write!(f, "unix:{}", p.display()),
-            ListenSpec::Fd(fd) => write!(f, "fd:{fd}"),
-        }
     }
 }
 

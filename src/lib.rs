@@ -64,6 +64,7 @@ mod fuzzing;
 mod grammar;
 mod handover;
 mod http_date;
+mod limits;
 mod link;
 mod listener;
 pub mod logging;
@@ -83,6 +84,7 @@ mod stats;
 mod sys;
 mod task;
 mod trigger;
+mod trusted;
 mod upgrade;
 mod waker;
 mod writer;
@@ -112,12 +114,14 @@ pub mod __private {
     pub use crate::adjustments::{SettingInfo, SETTINGS};
     #[cfg(fuzzing)]
     pub use crate::fuzzing::{check_transcript, comparable, drive_connection, Transcript};
-    pub use crate::parser::{Parsed, ParserConfig, RequestHead, RequestParser, Version};
+    pub use crate::limits::ParserConfig;
+    pub use crate::parser::{Parsed, RequestHead, RequestParser, Version};
     pub use crate::proxy_headers::{
         parse_proxy_headers, undquote, HeaderSet, MalformedProxyHeader, ProxyHeader,
-        ProxyHeaderValues, ProxyOutcome, TrustedProxies,
+        ProxyHeaderValues, ProxyOutcome,
     };
     pub use crate::receiver::ChunkedReceiver;
+    pub use crate::trusted::TrustedProxies;
 
     /// The PROXY protocol v1/v2 parser (and its test encoders).
     pub mod proxy_protocol {

@@ -131,9 +131,10 @@
 //! and whatever was pipelined behind it is dropped.
 //!
 //! This file holds the state machine ([`RequestParser`]); the head's
-//! storage ([`RequestHead`], [`ParserConfig`], [`Version`]) is in `head`,
-//! the rules each line is checked against in `rules`, and the
-//! word-at-a-time scanners in `swar`.
+//! storage ([`RequestHead`], [`Version`]) is in `head`, the rules each line
+//! is checked against in `rules`, and the word-at-a-time scanners in
+//! `swar`. The limits it enforces ([`ParserConfig`], shared with the body
+//! receivers) are in `limits`, and re-exported here.
 //!
 //! Thread: the I/O thread (parsing); the parsed head is then read on a
 //! worker.
@@ -142,6 +143,7 @@ use crate::buffers::RequestBody;
 use crate::error::HttpError;
 use crate::grammar::{latin1, LF};
 use crate::http_date::decimal;
+pub use crate::limits::ParserConfig;
 use crate::receiver::{body_too_large, head_too_large, ChunkedReceiver, FixedReceiver};
 
 mod head;
@@ -149,7 +151,7 @@ mod rules;
 mod swar;
 
 use head::{Field, Fields, Span, HEAD_LIMIT_CAP};
-pub use head::{ParserConfig, RequestHead, Version};
+pub use head::{RequestHead, Version};
 use rules::{
     check_transfer_encoding, combine_duplicates, percent_decode_tail, version_named, ContentLength,
     Form, HeadState, LineOutcome, BARE_CR_LF_START, HOST_MISSING,

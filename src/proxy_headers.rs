@@ -63,19 +63,18 @@
 //! `*`. Here the value is a comma-separated list whose elements are IP
 //! addresses (`192.0.2.10`, `2001:db8::10`, `[2001:db8::10]`), CIDR ranges
 //! (`10.0.0.0/8`, `fd00::/8`), `*` (any peer) or `localhost` (a client on
-//! the unix socket, whose address is `localhost`); see [`TrustedProxies`].
+//! the unix socket, whose address is `localhost`); see [`TrustedProxies`],
+//! in `trusted`.
 //!
-//! This file holds the six headers ([`ProxyHeader`], [`HeaderSet`]), the
-//! `trusted_proxy` setting ([`TrustedProxies`]) and the middleware
-//! (`ProxyConfig`); what a trusted proxy's headers say is worked out in
-//! `parse` ([`parse_proxy_headers`]).
+//! This file holds the six headers ([`ProxyHeader`], [`HeaderSet`]) and the
+//! middleware (`ProxyConfig`); what a trusted proxy's headers say is worked
+//! out in `parse` ([`parse_proxy_headers`]).
 //!
 //! Thread: a worker thread (before the application); the settings are parsed
 //! at start-up.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::adjustments::Adjustments;
@@ -83,6 +82,7 @@ use crate::error::Error;
 #[cfg(test)]
 use crate::grammar::latin1;
 use crate::request::Request;
+use crate::trusted::TrustedProxies;
 
 mod parse;
 
@@ -246,175 +246,6 @@ impl HeaderSet {
 impl fmt::Debug for HeaderSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.iter()).finish()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// trusted_proxy
-
-/// An address range: `addr/prefix` with the host bits cleared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Net {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Net {
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => mask_v4(u32::from(a), self.prefix) == u32::from(n),
-            (IpAddr::V6(n), IpAddr::V6(a)) => mask_v6(u128::from(a), self.prefix) == u128::from(n),
-            _ => false,
-        }
-    }
-}
-
-fn mask_v4(a: u32, prefix: u8) -> u32 {
-    match prefix {
-        0 => 0,
-        p if p >= 32 => a,
-        p => a & (u32::MAX << (32 - p)),
-    }
-}
-
-fn mask_v6(a: u128, prefix: u8) -> u128 {
-    match prefix {
-        0 => 0,
-        p if p >= 128 => a,
-        p => a & (u128::MAX << (128 - p)),
-    }
-}
-
-/// The parsed `trusted_proxy` setting: which peers may send proxy headers.
-///
-/// The setting is a comma-separated list (whitespace around elements is
-/// ignored) of:
-///
-/// * an IP address: `192.0.2.10`, `2001:db8::10` or `[2001:db8::10]`;
-/// * a CIDR range: `10.0.0.0/8`, `fd00::/8`, `[fd00::]/8` (host bits below
-///   the prefix are ignored: `10.1.2.3/8` is `10.0.0.0/8`);
-/// * `*`: any peer (waitress's wildcard);
-/// * `localhost`: a client on the unix-domain socket (whose address is
-///   `localhost`, as in waitress). It does not match TCP peers such as
-///   `127.0.0.1`; list those as addresses.
-///
-/// An IPv4 peer seen as an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, on a
-/// dual-stack socket) matches the IPv4 entries.
-///
-/// ```
-/// use maitred::__private::TrustedProxies;
-///
-/// let t = TrustedProxies::parse("10.0.0.0/8, 192.0.2.10, fd00::/8").unwrap();
-/// assert!(t.trusts("10.20.30.40"));
-/// assert!(t.trusts("192.0.2.10"));
-/// assert!(t.trusts("fd00::1"));
-/// assert!(!t.trusts("192.0.2.11"));
-/// assert!(!t.trusts("localhost"));
-/// let e = TrustedProxies::parse("10.0.0.1, proxy.internal").unwrap_err();
-/// assert!(e.to_string().contains("\"proxy.internal\""));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrustedProxies {
-    any: bool,
-    localhost: bool,
-    nets: Vec<Net>,
-}
-
-impl TrustedProxies {
-    /// Parses a `trusted_proxy` value. The error names the element that is
-    /// not an address, a range, `*` or `localhost`.
-    pub fn parse(spec: &str) -> Result<TrustedProxies, Error> {
-        let mut t = TrustedProxies {
-            any: false,
-            localhost: false,
-            nets: Vec::new(),
-        };
-        for raw in spec.split(',') {
-            let el = raw.trim();
-            let bad = |why: &str| {
-                Error::config(format!(
-                    "invalid trusted_proxy element {el:?} in {spec:?}: {why}"
-                ))
-            };
-            if el.is_empty() {
-                return Err(bad("empty element (expected an IP address, a CIDR range such as 10.0.0.0/8 or fd00::/8, \"*\" or \"localhost\")"));
-            }
-            if el == "*" {
-                t.any = true;
-                continue;
-            }
-            if el.eq_ignore_ascii_case("localhost") {
-                t.localhost = true;
-                continue;
-            }
-            let (addr, prefix) = match el.split_once('/') {
-                Some((a, p)) => (a.trim(), Some(p.trim())),
-                None => (el, None),
-            };
-            let addr = addr
-                .strip_prefix('[')
-                .and_then(|a| a.strip_suffix(']'))
-                .unwrap_or(addr);
-            let ip: IpAddr = addr.parse().map_err(|_| {
-                bad("not an IP address, a CIDR range (such as 10.0.0.0/8 or fd00::/8), \"*\" or \"localhost\"")
-            })?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                None => max,
-                Some(p) => {
-                    let n = if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-                        p.parse::<u8>().ok()
-                    } else {
-                        None
-                    };
-                    match n {
-                        Some(n) if n <= max => n,
-                        _ => {
-                            return Err(bad(&format!(
-                                "the prefix length must be a number from 0 to {max}"
-                            )))
-                        }
-                    }
-                }
-            };
-            let addr = match ip {
-                IpAddr::V4(a) => IpAddr::V4(mask_v4(u32::from(a), prefix).into()),
-                IpAddr::V6(a) => IpAddr::V6(mask_v6(u128::from(a), prefix).into()),
-            };
-            t.nets.push(Net { addr, prefix });
-        }
-        Ok(t)
-    }
-
-    /// Whether `*` is in the list.
-    pub fn trusts_any(&self) -> bool {
-        self.any
-    }
-
-    /// Whether a peer with this address (the connection's `REMOTE_ADDR`:
-    /// an IP address, or `localhost` for a unix-socket client) is trusted.
-    pub fn trusts(&self, remote_addr: &str) -> bool {
-        if self.any {
-            return true;
-        }
-        if remote_addr == "localhost" {
-            return self.localhost;
-        }
-        match remote_addr.parse::<IpAddr>() {
-            Ok(ip) => self.trusts_ip(ip),
-            Err(_) => false,
-        }
-    }
-
-    /// Whether a TCP peer with this address is trusted.
-    pub fn trusts_ip(&self, ip: IpAddr) -> bool {
-        if self.any {
-            return true;
-        }
-        let canonical = ip.to_canonical();
-        self.nets
-            .iter()
-            .any(|n| n.contains(ip) || (canonical != ip && n.contains(canonical)))
     }
 }
 

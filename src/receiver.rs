@@ -55,7 +55,7 @@
 
 use crate::buffers::{OverflowableBuffer, RequestBody};
 use crate::error::HttpError;
-use crate::parser::ParserConfig;
+use crate::limits::ParserConfig;
 
 use crate::grammar::{hex_value, is_field_value_byte, is_qdtext, is_quoted_pair_byte, is_tchar};
 

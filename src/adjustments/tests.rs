@@ -1,6 +1,8 @@
 //! Unit tests of the settings: the converters, the table, `set` and the
 //! validation rules (with waitress's tests/test_adjustments.py re-expressed).
 
+use std::net::SocketAddr;
+
 use super::*;
 
 #[test]

@@ -1,6 +1,5 @@
-//! The parsed head and its storage: the limits the parser enforces
-//! ([`ParserConfig`]), the request's [`Version`], and the [`RequestHead`]
-//! the parser builds in place: one buffer holding the head's bytes, with
+//! The parsed head and its storage: the request's [`Version`], and the
+//! [`RequestHead`] the parser builds in place: one buffer holding the head's bytes, with
 //! [`Span`]s into it for the request line's parts and a field list kept
 //! inline while small. Lookups are ASCII case-insensitive and do not
 //! allocate.
@@ -9,51 +8,6 @@
 //! proxy middleware edits its fields).
 
 use std::fmt;
-
-/// The limits the parser enforces, from the server's settings.
-///
-/// The defaults are waitress's, plus the limits on a head's elements that
-/// waitress does not have (`max_request_line_size`, `max_header_field_size`,
-/// `max_header_fields`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParserConfig {
-    /// `max_request_header_size`: the most bytes a head (and a chunked
-    /// body's trailer section) may have, counted as described in the
-    /// module documentation of `parser`; reaching it is 431. Default 262144
-    /// (256 KiB). Values above `HEAD_LIMIT_CAP` (1 GiB) act as that cap.
-    pub max_request_header_size: u64,
-    /// `max_request_body_size`: a `Content-Length` at or over it is 413, and
-    /// so is a chunked body whose wire bytes reach it. Default 1073741824
-    /// (1 GiB).
-    pub max_request_body_size: u64,
-    /// `inbuf_overflow`: a body is kept in memory until it would reach this
-    /// many bytes, then in a temporary file. Default 524288 (512 KiB).
-    pub inbuf_overflow: u64,
-    /// `max_request_line_size`: the most bytes a request line may have,
-    /// CRLF not counted. The byte past it is answered with 414 when the
-    /// request-target is what is long, else 400. Default 8192.
-    pub max_request_line_size: u64,
-    /// `max_header_field_size`: the most bytes one field line may have
-    /// (name, colon and value, CRLF not counted); the byte past it is
-    /// answered with 431. Default 8192.
-    pub max_header_field_size: u64,
-    /// `max_header_fields`: the most field lines a head may have; the first
-    /// byte of one more is answered with 431. Default 100.
-    pub max_header_fields: usize,
-}
-
-impl Default for ParserConfig {
-    fn default() -> Self {
-        ParserConfig {
-            max_request_header_size: 262_144,
-            max_request_body_size: 1_073_741_824,
-            inbuf_overflow: 524_288,
-            max_request_line_size: 8192,
-            max_header_field_size: 8192,
-            max_header_fields: 100,
-        }
-    }
-}
 
 /// The HTTP version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

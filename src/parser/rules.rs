@@ -10,10 +10,11 @@
 
 use std::cmp::Ordering;
 
-use super::head::{Field, Fields, ParserConfig, Span, Version};
+use super::head::{Field, Fields, Span, Version};
 use super::swar::{self, find_byte};
 use crate::error::HttpError;
 use crate::grammar::{self, latin1};
+use crate::limits::ParserConfig;
 
 // ---------------------------------------------------------------------------
 // Byte classes: the grammar's (crate::grammar), combined into small class
