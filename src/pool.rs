@@ -9,7 +9,7 @@
 //!
 //! Two refinements over waitress, neither visible in behaviour:
 //!
-//! * [`add_task`](ThreadedTaskDispatcher::add_task) signals `queue_cv` only
+//! * [`add_tasks`](ThreadedTaskDispatcher::add_tasks) signals `queue_cv` only
 //!   when a thread is waiting on it and no signal is already on its way
 //!   (`pending_wakeups`), and a woken thread that leaves work in the queue
 //!   wakes the next one. `active_count` already tracks waiting threads (a

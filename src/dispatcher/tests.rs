@@ -191,3 +191,104 @@ fn stale_tokens_are_ignored() {
     map.wake(t2);
     assert_eq!(map.pending, vec![t2]);
 }
+
+/// A dispatcher that leaves the loop with its socket open once it has
+/// read a `D`, handing the socket to `out`.
+#[derive(Debug)]
+struct Detacher {
+    sock: Option<UnixStream>,
+    leave: bool,
+    out: std::sync::mpsc::Sender<UnixStream>,
+}
+
+impl Dispatcher<()> for Detacher {
+    fn fd(&self) -> RawFd {
+        self.sock.as_ref().map_or(-1, |s| s.as_raw_fd())
+    }
+    fn role(&self) -> Role {
+        Role::Channel
+    }
+    fn readable(&mut self, _cx: &mut Cx<'_, ()>) -> bool {
+        !self.leave
+    }
+    fn writable(&mut self, _cx: &mut Cx<'_, ()>) -> bool {
+        false
+    }
+    fn handle_read(&mut self, _cx: &mut Cx<'_, ()>) -> Progress {
+        let mut buf = [0u8; 16];
+        let Some(sock) = self.sock.as_mut() else {
+            return Progress::Close;
+        };
+        match sock.read(&mut buf) {
+            Ok(0) => Progress::Close,
+            Ok(n) => {
+                self.leave |= buf[..n].contains(&b'D');
+                Progress::Drained
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Progress::Drained,
+            Err(_) => Progress::Close,
+        }
+    }
+    fn handle_write(&mut self, _cx: &mut Cx<'_, ()>) -> Progress {
+        Progress::Done
+    }
+    fn handle_close(&mut self, _cx: &mut Cx<'_, ()>) {}
+    fn detaching(&self) -> bool {
+        self.leave
+    }
+    fn closes_on_drop(&self) -> bool {
+        true
+    }
+    fn handle_detach(mut self: Box<Self>, _cx: &mut Cx<'_, ()>) {
+        if let Some(sock) = self.sock.take() {
+            let _ = self.out.send(sock);
+        }
+    }
+}
+
+#[test]
+fn a_detached_socket_stays_open_and_is_no_longer_watched() {
+    for backend in backends() {
+        let mut map = Map::new(new_poller(backend).unwrap(), ());
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        map.add(
+            Box::new(Detacher {
+                sock: Some(a),
+                leave: false,
+                out: tx,
+            }),
+            Instant::now(),
+        )
+        .unwrap();
+        b.write_all(b"xD").unwrap();
+        let mut detached = None;
+        for _ in 0..100 {
+            map.poll(Duration::from_millis(10), Instant::now()).unwrap();
+            if let Ok(s) = rx.try_recv() {
+                detached = Some(s);
+                break;
+            }
+        }
+        let mut a = detached.unwrap_or_else(|| panic!("{backend:?}: not detached"));
+        assert_eq!(map.len(), 0, "{backend:?}");
+        // Still open, both ways.
+        b.write_all(b"after").unwrap();
+        let mut got = [0u8; 5];
+        a.set_nonblocking(false).unwrap();
+        a.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"after");
+        a.write_all(b"back").unwrap();
+        let mut back = [0u8; 4];
+        b.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"back");
+        // Really deregistered: the same poller takes the descriptor again
+        // (epoll answers EEXIST, poll "already registered", for one that
+        // is still watched).
+        a.set_nonblocking(true).unwrap();
+        map.add(echo(a), Instant::now())
+            .unwrap_or_else(|e| panic!("{backend:?}: still registered: {e}"));
+        assert_eq!(map.len(), 1);
+    }
+}
