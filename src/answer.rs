@@ -18,7 +18,10 @@ use crate::access_log::{AccessLog, Record};
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
 use crate::parser::{RequestHead, Version};
-use crate::request::{ConnEnviron, Request};
+use std::sync::Arc;
+
+use crate::link::Link;
+use crate::request::{Connection, Request};
 use crate::shared::ServerShared;
 use crate::stats::Counters;
 use crate::writer::{write_error, Output};
@@ -131,8 +134,9 @@ pub(crate) fn answer<O: Output + ?Sized>(
 /// the trusted-proxy rules applied, so that its log line names the client
 /// the application would have seen (a malformed proxy header leaves the
 /// socket's peer).
-pub(crate) fn as_seen(server: &ServerShared, origin: &ConnEnviron, head: RequestHead) -> Request {
-    let mut req = Request::new(head, RequestBody::empty(), origin.clone(), None);
+pub(crate) fn as_seen(server: &ServerShared, conn: &Arc<Link>, head: RequestHead) -> Request {
+    let conn: Arc<dyn Connection> = conn.clone();
+    let mut req = Request::new(head, RequestBody::empty(), conn);
     if let Some(proxy) = &server.proxy {
         let _ = proxy.apply(&mut req);
     }

@@ -244,7 +244,7 @@ impl ChannelDispatcher {
         let out = LoopOut(&**link);
         match a.head {
             Some(head) => {
-                let seen = as_seen(server, &link.origin, head);
+                let seen = as_seen(server, link, *head);
                 answer(
                     &out,
                     server.answering(),

@@ -84,7 +84,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::conn::{Received, Released};
 use crate::dispatcher::Token;
 use crate::output::{OutQueue, Wire};
-use crate::request::{ConnEnviron, DisconnectProbe};
+use crate::request::{ConnEnviron, Connection};
 use crate::shared::ServerShared;
 use crate::upgrade::Handoff;
 
@@ -193,7 +193,11 @@ impl Wire for Link {
     }
 }
 
-impl DisconnectProbe for Link {
+impl Connection for Link {
+    fn environ(&self) -> &ConnEnviron {
+        &self.origin
+    }
+
     fn disconnected(&self) -> bool {
         self.state.load(Ordering::Acquire) & (ABORT | BROKEN) != 0
     }

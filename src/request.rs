@@ -44,9 +44,37 @@ use std::sync::Arc;
 use crate::buffers::RequestBody;
 use crate::parser::{RequestHead, Version};
 
-/// A client's disconnection, as seen by a request.
-pub(crate) trait DisconnectProbe: Send + Sync {
+/// The connection a request came on, as the request sees it: its environ
+/// and whether the client is gone.
+pub(crate) trait Connection: Send + Sync {
+    /// The per-connection part of the environ.
+    fn environ(&self) -> &ConnEnviron;
+    /// The client went away.
     fn disconnected(&self) -> bool;
+}
+
+/// A connection that is only an environ (a request made for a test, or an
+/// answer the I/O thread makes): never disconnected.
+struct Detached(ConnEnviron);
+
+impl Connection for Detached {
+    fn environ(&self) -> &ConnEnviron {
+        &self.0
+    }
+    fn disconnected(&self) -> bool {
+        false
+    }
+}
+
+/// What a trusted proxy said, over the connection's environ (set by the
+/// proxy-headers middleware only).
+#[derive(Debug, Default)]
+struct Proxied {
+    remote_addr: Option<Arc<str>>,
+    remote_port: Option<Option<u16>>,
+    server_name: Option<Arc<str>>,
+    server_port: Option<Option<u16>>,
+    url_scheme: Option<Cow<'static, str>>,
 }
 
 /// One HTTP request, with its body fully received.
@@ -55,14 +83,11 @@ pub struct Request {
     body: RequestBody,
     /// Where PATH_INFO starts in the decoded path.
     path_start: usize,
-    script_name: Arc<str>,
-    remote_addr: Arc<str>,
-    remote_port: Option<u16>,
-    server_name: Arc<str>,
-    server_port: Option<u16>,
-    url_scheme: Cow<'static, str>,
-    ident: Arc<str>,
-    probe: Option<Arc<dyn DisconnectProbe>>,
+    /// The connection (one reference count per request, on the
+    /// connection's own line, rather than one per environ string, some of
+    /// them shared by every connection).
+    conn: Arc<dyn Connection>,
+    proxied: Proxied,
 }
 
 impl std::fmt::Debug for Request {
@@ -71,7 +96,7 @@ impl std::fmt::Debug for Request {
             .field("method", &self.method())
             .field("uri", &self.uri())
             .field("version", &self.version())
-            .field("remote_addr", &self.remote_addr)
+            .field("remote_addr", &self.remote_addr())
             .field("content_length", &self.content_length())
             .finish_non_exhaustive()
     }
@@ -117,26 +142,20 @@ fn path_info_start(path: &[u8], url_prefix: &str) -> usize {
 }
 
 impl Request {
-    pub(crate) fn new(
-        head: RequestHead,
-        body: RequestBody,
-        origin: ConnEnviron,
-        probe: Option<Arc<dyn DisconnectProbe>>,
-    ) -> Request {
-        let path_start = path_info_start(head.path(), &origin.script_name);
+    pub(crate) fn new(head: RequestHead, body: RequestBody, conn: Arc<dyn Connection>) -> Request {
+        let path_start = path_info_start(head.path(), &conn.environ().script_name);
         Request {
             head,
             body,
             path_start,
-            script_name: origin.script_name,
-            remote_addr: origin.remote_addr,
-            remote_port: origin.remote_port,
-            server_name: origin.server_name,
-            server_port: origin.server_port,
-            url_scheme: origin.url_scheme,
-            ident: origin.ident,
-            probe,
+            conn,
+            proxied: Proxied::default(),
         }
+    }
+
+    /// A request on no live connection (its environ only).
+    pub(crate) fn detached(head: RequestHead, body: RequestBody, environ: ConnEnviron) -> Request {
+        Request::new(head, body, Arc::new(Detached(environ)))
     }
 
     /// A request built by hand, for testing applications without a server.
@@ -173,7 +192,7 @@ impl Request {
         let mut p = crate::parser::RequestParser::new(crate::parser::ParserConfig::default());
         p.received(&bytes);
         match p.into_parsed() {
-            crate::parser::Parsed::Request(head, body) => Request::new(
+            crate::parser::Parsed::Request(head, body) => Request::detached(
                 head,
                 body,
                 ConnEnviron {
@@ -185,7 +204,6 @@ impl Request {
                     url_scheme: Cow::Borrowed("http"),
                     ident: Arc::from("maitred"),
                 },
-                None,
             ),
             crate::parser::Parsed::Error(e, _) => panic!("invalid test request: {e}"),
         }
@@ -229,7 +247,7 @@ impl Request {
 
     /// The mount point (`SCRIPT_NAME`, the `url_prefix` setting).
     pub fn script_name(&self) -> &str {
-        &self.script_name
+        &self.conn.environ().script_name
     }
 
     /// The query string, without `?`, not decoded (`QUERY_STRING`).
@@ -279,35 +297,48 @@ impl Request {
     /// The client's address (`REMOTE_ADDR`; `"localhost"` on a unix
     /// socket), or what a trusted proxy said it is.
     pub fn remote_addr(&self) -> &str {
-        &self.remote_addr
+        match &self.proxied.remote_addr {
+            Some(a) => a,
+            None => &self.conn.environ().remote_addr,
+        }
     }
 
     /// The client's port (`REMOTE_PORT`; `None` on a unix socket).
     pub fn remote_port(&self) -> Option<u16> {
-        self.remote_port
+        self.proxied
+            .remote_port
+            .unwrap_or(self.conn.environ().remote_port)
     }
 
     /// `SERVER_NAME`: the `server_name` setting (waitress never derives it
     /// from `Host`), or the host a trusted proxy forwarded.
     pub fn server_name(&self) -> &str {
-        &self.server_name
+        match &self.proxied.server_name {
+            Some(n) => n,
+            None => &self.conn.environ().server_name,
+        }
     }
 
     /// `SERVER_PORT`: the port the connection came in on (`None` on a unix
     /// socket), or the port a trusted proxy forwarded.
     pub fn server_port(&self) -> Option<u16> {
-        self.server_port
+        self.proxied
+            .server_port
+            .unwrap_or(self.conn.environ().server_port)
     }
 
     /// `wsgi.url_scheme`: `http`, `https` from the `url_scheme` setting or a
     /// trusted proxy.
     pub fn url_scheme(&self) -> &str {
-        &self.url_scheme
+        match &self.proxied.url_scheme {
+            Some(s) => s,
+            None => &self.conn.environ().url_scheme,
+        }
     }
 
     /// `SERVER_SOFTWARE` (the `ident` setting).
     pub fn server_software(&self) -> &str {
-        &self.ident
+        &self.conn.environ().ident
     }
 
     /// The body, to read (`wsgi.input`).
@@ -327,7 +358,7 @@ impl Request {
     /// (`channel_request_lookahead` > 0); otherwise the socket is not read
     /// until the response is sent.
     pub fn client_disconnected(&self) -> bool {
-        self.probe.as_ref().is_some_and(|p| p.disconnected())
+        self.conn.disconnected()
     }
 
     /// The parsed head.
@@ -345,23 +376,23 @@ impl Request {
     }
 
     pub(crate) fn set_remote_addr(&mut self, addr: Arc<str>) {
-        self.remote_addr = addr;
+        self.proxied.remote_addr = Some(addr);
     }
 
     pub(crate) fn set_remote_port(&mut self, port: Option<u16>) {
-        self.remote_port = port;
+        self.proxied.remote_port = Some(port);
     }
 
     pub(crate) fn set_server_name(&mut self, name: Arc<str>) {
-        self.server_name = name;
+        self.proxied.server_name = Some(name);
     }
 
     pub(crate) fn set_server_port(&mut self, port: Option<u16>) {
-        self.server_port = port;
+        self.proxied.server_port = Some(port);
     }
 
     pub(crate) fn set_url_scheme(&mut self, scheme: Cow<'static, str>) {
-        self.url_scheme = scheme;
+        self.proxied.url_scheme = Some(scheme);
     }
 }
 

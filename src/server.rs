@@ -574,6 +574,7 @@ impl Server {
                 }
             }
             let now = Instant::now();
+            self.shared.set_round_time(now);
             if now >= next_cleanup {
                 next_cleanup = now + cleanup;
                 self.map.maintenance(now);

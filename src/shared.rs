@@ -6,7 +6,7 @@
 //! Thread: any.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,6 +50,10 @@ pub(crate) struct ServerShared {
     /// workers as they build a head; a response whose head was built just
     /// before is still its connection's last, the loop closes after it).
     draining: AtomicBool,
+    /// The I/O thread's time at its latest round (milliseconds since the
+    /// epoch): a clock for what needs no precision finer than a round
+    /// (a worker marking activity), read without a system call.
+    coarse_ms: AtomicU64,
     epoch: Instant,
 }
 
@@ -91,6 +95,7 @@ impl ServerShared {
             handover,
             receive_clocks: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            coarse_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -102,6 +107,17 @@ impl ServerShared {
 
     pub(crate) fn ms_at(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// The I/O thread's latest round's time (see `coarse_ms`): at most one
+    /// round old, which is as long as the loop waits (`asyncore_loop_timeout`).
+    pub(crate) fn coarse_now_ms(&self) -> u64 {
+        self.coarse_ms.load(Ordering::Relaxed)
+    }
+
+    /// The I/O thread's round began at `now`.
+    pub(crate) fn set_round_time(&self, now: Instant) {
+        self.coarse_ms.store(self.ms_at(now), Ordering::Relaxed);
     }
 
     /// A graceful stop began.

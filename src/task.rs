@@ -20,7 +20,7 @@ use crate::error::HttpError;
 use crate::link::{Job, Link, Next};
 use crate::logging::escaped;
 use crate::output::{Wire, WorkerOut};
-use crate::request::{DisconnectProbe, Request};
+use crate::request::{Connection, Request};
 use crate::writer::{Failure, ResponseWriter};
 
 /// Pipelined requests answered in one run of a worker before the
@@ -102,7 +102,9 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
             out.flush();
         }
         if !ends {
-            link.touch(server.now_ms());
+            // The loop's round time: a connection's idleness is counted in
+            // seconds, and this spares a clock read per request.
+            link.touch(server.coarse_now_ms().max(link.last_activity()));
         }
         // The next request this run holds, else the pipeline's, else the
         // connection goes back to the loop.
@@ -132,7 +134,7 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
 
 /// Answers a request that waited too long for a worker (`max_queue_wait`)
 /// with 503, without running the application.
-fn shed(out: &WorkerOut<'_, Link>, link: &Link, req: Received) -> Outcome {
+fn shed(out: &WorkerOut<'_, Link>, link: &Arc<Link>, req: Received) -> Outcome {
     let server = &link.server;
     let err = HttpError::service_unavailable(format!(
         "The request waited more than {} seconds for a worker (max_queue_wait).",
@@ -140,7 +142,7 @@ fn shed(out: &WorkerOut<'_, Link>, link: &Link, req: Received) -> Outcome {
     ));
     let version = req.head.version();
     let head_only = req.head.method() == "HEAD";
-    let seen = as_seen(server, &link.origin, req.head);
+    let seen = as_seen(server, link, req.head);
     answer(
         out,
         server.answering(),
@@ -176,8 +178,8 @@ fn run(out: &WorkerOut<'_, Link>, link: &Arc<Link>, received: Received) -> Outco
     let mut w = ResponseWriter::new(out, server.adj.ident.as_deref(), &head);
     let version = head.version();
     let is_head = head.method() == "HEAD";
-    let probe: Arc<dyn DisconnectProbe> = link.clone();
-    let mut req = Request::new(head, body, link.origin.clone(), Some(probe));
+    let conn: Arc<dyn Connection> = link.clone();
+    let mut req = Request::new(head, body, conn);
     let mut malformed_proxy_header = false;
     let outcome = crate::catch_panic(|| {
         // The proxy-headers middleware runs first, as waitress's wraps the

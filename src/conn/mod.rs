@@ -135,8 +135,9 @@ pub(crate) struct Answer {
     /// The request was `HEAD`: the head says the length, no body follows.
     pub head_only: bool,
     /// The head of the request answered, when it was parsed (a shed
-    /// request), for the access log.
-    pub head: Option<RequestHead>,
+    /// request), for the access log (boxed: rare, and it keeps [`Action`]
+    /// no larger than a request).
+    pub head: Option<Box<RequestHead>>,
     /// When the answered request was received (or the deadline passed).
     pub at: Instant,
 }
@@ -456,7 +457,7 @@ impl Conn {
             error,
             version: head.version(),
             head_only: head.method() == "HEAD",
-            head: Some(head),
+            head: Some(Box::new(head)),
             at: received.at,
         }
     }
