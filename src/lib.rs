@@ -44,6 +44,10 @@
 //!   `max_queue_wait`) and slow-request warnings; deadlines and room at the
 //!   connection limit for hostile clients (`request_head_timeout`,
 //!   `connection_limit`).
+//! * Switching protocols: [`Response::upgrade`] and [`Upgraded`] (a
+//!   handler on a thread of its own, never on a worker).
+//! * Restarting without losing a request: SIGUSR2, [`ServerHandle::handover`],
+//!   [`Program`].
 //! * Where this server deliberately differs from waitress (it is stricter
 //!   in parsing and keeps more connections alive): [`differences`].
 
