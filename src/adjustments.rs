@@ -618,6 +618,16 @@ settings! {
         kind: Int, default: "100", waitress: new,
         help: "Most header field lines a request may have; one more gets 431 (not in waitress).",
     }
+    /// The PROXY protocol (HAProxy's `send-proxy`/`send-proxy-v2`, AWS NLB,
+    /// Envoy): a connection from a peer `trusted_proxy` matches must begin
+    /// with a v1 or v2 header, whose source address becomes the client's
+    /// (`Request::remote_addr`, the access log's `%h`, where the proxy
+    /// headers' rules start). A connection from any other peer is served
+    /// as always: a PROXY header from it is a malformed request (400).
+    proxy_protocol: bool {
+        kind: Bool, default: "false", waitress: new,
+        help: "Connections from trusted_proxy peers must begin with a PROXY protocol v1 or v2 header (an L4 load balancer's), whose source address becomes the client address; a bad or missing header closes the connection (not in waitress).",
+    }
     /// See [`Response::upgrade`](crate::Response::upgrade): each upgraded
     /// connection has a thread of its own and is not counted in
     /// `connection_limit`.

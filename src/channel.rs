@@ -20,7 +20,7 @@
 
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::answer::{answer, as_seen, About, Why};
@@ -36,6 +36,16 @@ use crate::sys;
 use crate::writer::Output;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// True, at most once a second, when a rate-limited line may be logged.
+fn log_now(last: &AtomicU64, now_ms: u64) -> bool {
+    let stamp = now_ms.saturating_add(1);
+    let prev = last.load(Ordering::Relaxed);
+    (prev == 0 || stamp.saturating_sub(prev) >= 1000)
+        && last
+            .compare_exchange(prev, stamp, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
 
 /// What the loop lends every handler (the map's `E`).
 #[derive(Debug)]
@@ -92,12 +102,18 @@ impl Drop for ChannelDispatcher {
 }
 
 impl ChannelDispatcher {
+    /// `proxied`: the peer is a trusted proxy that begins the connection
+    /// with a PROXY protocol header.
     pub(crate) fn new(
         sock: OwnedFd,
         server: Arc<ServerShared>,
         origin: ConnEnviron,
+        proxied: bool,
     ) -> ChannelDispatcher {
-        let conn = Conn::new(server.parser_config);
+        let mut conn = Conn::new(server.parser_config);
+        if proxied {
+            conn.expect_proxy_header();
+        }
         ChannelDispatcher {
             link: Arc::new(Link::new(sock, server, origin)),
             conn,
@@ -179,6 +195,39 @@ impl ChannelDispatcher {
             Action::Answer(a) => self.send_answer(a),
             Action::Close => {
                 crate::log_error!("request parser made no progress; closing the connection");
+                self.fatal = true;
+            }
+            Action::Proxied(header) => {
+                if let Some(client) = header.client() {
+                    self.set_client(client);
+                }
+            }
+            Action::BadProxyHeader(e) => {
+                self.link.server.counters.proxy_header_error();
+                let server = &self.link.server;
+                if log_now(&server.last_proxy_warning, server.ms_at(cx.now)) {
+                    crate::log_warning!(
+                        "Closing a connection from {}: {e} (proxy_protocol; at most one such line a second)",
+                        self.link.origin.remote_addr
+                    );
+                }
+                self.fatal = true;
+            }
+        }
+    }
+
+    /// The client a PROXY protocol header named is the connection's client
+    /// (its environ is still the loop's alone: no request was handed over).
+    fn set_client(&mut self, client: std::net::SocketAddr) {
+        match Arc::get_mut(&mut self.link) {
+            Some(link) => {
+                link.origin.remote_addr = Arc::from(client.ip().to_string());
+                link.origin.remote_port = Some(client.port());
+            }
+            None => {
+                crate::log_error!(
+                    "a PROXY protocol header after the connection was shared; closing it"
+                );
                 self.fatal = true;
             }
         }

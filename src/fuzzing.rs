@@ -203,7 +203,8 @@ pub fn drive_connection(
                         );
                         t.answered_head.push(a.head_only);
                     }
-                    Action::Close => t.closed = true,
+                    Action::Close | Action::BadProxyHeader(_) => t.closed = true,
+                    Action::Proxied(_) => {}
                 }
             }
             if owed.is_empty() {

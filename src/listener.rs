@@ -172,10 +172,21 @@ impl Dispatcher<LoopEnv> for Listener {
                         }
                     }
                     let origin = self.origin_for(&peer);
+                    // A trusted proxy's connections begin with a PROXY
+                    // protocol header (`proxy_protocol`).
+                    let proxied =
+                        self.shared
+                            .proxy_protocol
+                            .as_ref()
+                            .is_some_and(|t| match &peer {
+                                Addr::Inet(a) => t.trusts_ip(a.ip()),
+                                Addr::Unix(_) => t.trusts("localhost"),
+                            });
                     cx.admit(Box::new(ChannelDispatcher::new(
                         conn,
                         Arc::clone(&self.shared),
                         origin,
+                        proxied,
                     )));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,

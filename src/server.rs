@@ -59,6 +59,7 @@ use crate::shared::ServerShared;
 use crate::stats::Stats;
 use crate::sys::{self, Addr};
 use crate::trigger::Notifier;
+use crate::trusted::TrustedProxies;
 use crate::waker::TriggerDispatcher;
 use crate::App;
 
@@ -312,6 +313,10 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         None => adj.resolve()?,
     };
     let proxy = ProxyConfig::from_adjustments(&adj)?;
+    let proxy_protocol = match (&adj.trusted_proxy, adj.proxy_protocol) {
+        (Some(spec), true) => Some(TrustedProxies::parse(spec)?),
+        _ => None,
+    };
     let access_log = AccessLog::open(&adj.access_log, &adj.access_log_format)?;
     let mut listeners = Vec::new();
     for spec in &specs {
@@ -359,6 +364,7 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         parser_config,
         proxy,
         handover,
+        proxy_protocol,
     ));
     let pool = ThreadedTaskDispatcher::new();
     let mut map = Map::new(poller, LoopEnv::new(pool.clone()));

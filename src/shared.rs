@@ -17,6 +17,7 @@ use crate::parser::ParserConfig;
 use crate::proxy_headers::ProxyConfig;
 use crate::stats::{Counters, InApp};
 use crate::trigger::Notifier;
+use crate::trusted::TrustedProxies;
 use crate::upgrade::Upgrades;
 use crate::App;
 
@@ -36,6 +37,13 @@ pub(crate) struct ServerShared {
     pub(crate) limits: Limits,
     /// The proxy-headers middleware, when a proxy setting asks for it.
     pub(crate) proxy: Option<ProxyConfig>,
+    /// With `proxy_protocol`: the peers whose connections must begin with a
+    /// PROXY protocol header (`trusted_proxy`).
+    pub(crate) proxy_protocol: Option<TrustedProxies>,
+    /// When the last warning about a bad PROXY protocol header was logged
+    /// (milliseconds since the epoch, plus one; 0 for never): a
+    /// misconfigured load balancer must not flood the log.
+    pub(crate) last_proxy_warning: AtomicU64,
     /// The connections that switched protocols.
     pub(crate) upgrades: Upgrades,
     /// Handing the listeners over to a new process (`handover.rs`).
@@ -73,6 +81,7 @@ impl ServerShared {
         parser_config: ParserConfig,
         proxy: Option<ProxyConfig>,
         handover: crate::handover::State,
+        proxy_protocol: Option<TrustedProxies>,
     ) -> ServerShared {
         let limits = Limits {
             lookahead: adj.channel_request_lookahead,
@@ -91,6 +100,8 @@ impl ServerShared {
             parser_config,
             limits,
             proxy,
+            proxy_protocol,
+            last_proxy_warning: AtomicU64::new(0),
             upgrades,
             handover,
             receive_clocks: AtomicUsize::new(0),

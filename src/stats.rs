@@ -41,6 +41,8 @@ struct WorkCounts {
     responses: [AtomicU64; 5],
     in_app: AtomicU64,
     not_reading: AtomicU64,
+    /// Connections closed for a bad or missing PROXY protocol header.
+    proxy_header_errors: AtomicU64,
     bytes_sent: AtomicU64,
 }
 
@@ -144,6 +146,12 @@ impl Counters {
         add(&self.work.0.not_reading, 1);
     }
 
+    /// A connection from a trusted proxy did not begin with a valid PROXY
+    /// protocol header, and was closed.
+    pub(crate) fn proxy_header_error(&self) {
+        add(&self.work.0.proxy_header_errors, 1);
+    }
+
     /// A snapshot; the pool's figures come from its own lock.
     pub(crate) fn snapshot(
         &self,
@@ -163,6 +171,7 @@ impl Counters {
             connections_closed_idle: get(&io.closed_idle),
             requests_timed_out: get(&io.timed_out),
             connections_not_reading: get(&work.not_reading),
+            proxy_header_errors: get(&work.proxy_header_errors),
             requests_received: get(&io.requests),
             parse_errors: get(&io.parse_errors),
             requests_shed: get(&io.shed),
@@ -227,6 +236,9 @@ pub struct Stats {
     /// Connections closed because the client read nothing of a response
     /// for `channel_timeout` (their worker was released).
     pub connections_not_reading: u64,
+    /// Connections from a trusted proxy closed because they did not begin
+    /// with a valid PROXY protocol header (`proxy_protocol`).
+    pub proxy_header_errors: u64,
     /// Requests received in full, parse errors included.
     pub requests_received: u64,
     /// Requests answered with a parse error (400, 413, 414, 431, 501, 505).
@@ -315,6 +327,7 @@ impl Stats {
                 ("{reason=\"idle\"}", self.connections_closed_idle),
                 ("{reason=\"request_timeout\"}", self.requests_timed_out),
                 ("{reason=\"not_reading\"}", self.connections_not_reading),
+                ("{reason=\"bad_proxy_header\"}", self.proxy_header_errors),
             ],
         );
         metric(

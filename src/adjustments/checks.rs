@@ -117,6 +117,11 @@ impl Adjustments {
                 "trusted_proxy_count has no meaning without setting trusted_proxy",
             ));
         }
+        if self.proxy_protocol && self.trusted_proxy.is_none() {
+            return Err(Error::config(
+                "proxy_protocol needs trusted_proxy: the peers (load balancers) whose connections begin with a PROXY header",
+            ));
+        }
         if !self.trusted_proxy_headers.is_empty() && self.trusted_proxy.is_none() {
             return Err(Error::config(
                 "trusted_proxy_headers has no meaning without setting trusted_proxy",

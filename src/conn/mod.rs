@@ -61,6 +61,7 @@ use std::time::Instant;
 use crate::buffers::RequestBody;
 use crate::error::HttpError;
 use crate::parser::{Parsed, ParserConfig, RequestHead, Version};
+use crate::proxy_protocol;
 
 pub(crate) mod stream;
 
@@ -158,6 +159,13 @@ pub(crate) enum Action {
     Answer(Answer),
     /// Close the connection now (the parser is stuck: a bug, never seen).
     Close,
+    /// The PROXY protocol header the connection began with (see
+    /// [`Conn::expect_proxy_header`]): the client it names, if any, is the
+    /// connection's client from now on.
+    Proxied(proxy_protocol::Header),
+    /// The connection should have begun with a PROXY protocol header and
+    /// did not: close it, without an answer (the protocol's rule).
+    BadProxyHeader(proxy_protocol::ProxyError),
 }
 
 /// How a worker handed the connection back.
@@ -228,8 +236,12 @@ pub(crate) struct Conn {
     dropped: bool,
     /// Bytes that arrived past a request that proposed to switch
     /// protocols: parsed once its response did not switch, handed to the
-    /// new protocol if it did.
+    /// new protocol if it did. Before the first request, the PROXY
+    /// protocol header being received.
     held: Vec<u8>,
+    /// The connection must begin with a PROXY protocol header, not yet
+    /// complete.
+    preface: bool,
 }
 
 impl Conn {
@@ -246,7 +258,15 @@ impl Conn {
             deferred: None,
             dropped: false,
             held: Vec::new(),
+            preface: false,
         }
+    }
+
+    /// The connection comes from a trusted proxy that speaks the PROXY
+    /// protocol (`proxy_protocol`): it must begin with a v1 or v2 header,
+    /// which counts against `request_head_timeout` as a head does.
+    pub(crate) fn expect_proxy_header(&mut self) {
+        self.preface = true;
     }
 
     // ----------------------------------------------------------------
@@ -266,6 +286,14 @@ impl Conn {
                 if let Some(answer) = self.deferred.take() {
                     return Some(Action::Answer(*answer));
                 }
+            }
+        }
+        if self.preface {
+            if let Some(action) = self.preface(input, now) {
+                return Some(action);
+            }
+            if self.preface {
+                return None;
             }
         }
         loop {
@@ -367,6 +395,39 @@ impl Conn {
                     self.server = Server::Closing { linger: false };
                     return Some(Action::Close);
                 }
+            }
+        }
+    }
+
+    /// Takes `input` into the PROXY protocol header being received; says
+    /// what it came to once it is complete or impossible (the bytes after
+    /// a complete header stay held, and are parsed as HTTP next).
+    fn preface(&mut self, input: &mut &[u8], now: Now) -> Option<Action> {
+        if input.is_empty() {
+            return None;
+        }
+        self.held.extend_from_slice(input);
+        *input = &[];
+        if self.client == Client::Idle {
+            self.client = Client::Head { since: now.ms };
+        }
+        match proxy_protocol::parse(&self.held) {
+            Ok(proxy_protocol::Parsed::Incomplete) => None,
+            Ok(proxy_protocol::Parsed::Complete { header, consumed }) => {
+                self.preface = false;
+                self.held.drain(..consumed.min(self.held.len()));
+                if self.held.is_empty() {
+                    // A request has not begun: the header's clock stops.
+                    self.client = Client::Idle;
+                }
+                Some(Action::Proxied(header))
+            }
+            Err(e) => {
+                self.preface = false;
+                self.client = Client::Done;
+                self.server = Server::Closing { linger: false };
+                self.held = Vec::new();
+                Some(Action::BadProxyHeader(e))
             }
         }
     }

@@ -43,6 +43,8 @@ fn name(a: &Action) -> String {
         Action::Continue => "continue".into(),
         Action::Answer(a) => format!("answer {}", a.error.code()),
         Action::Close => "close".into(),
+        Action::Proxied(h) => format!("proxied {:?}", h.client()),
+        Action::BadProxyHeader(_) => "bad proxy header".into(),
     }
 }
 
@@ -426,4 +428,67 @@ fn the_idle_sweep_may_close_anything_but_what_a_worker_produces() {
     assert!(!c.idles_out());
     c.released(SWITCH);
     assert!(!c.idles_out(), "switching");
+}
+
+#[test]
+fn a_proxy_header_comes_first_then_http_however_it_is_split() {
+    let bytes = b"PROXY TCP4 192.0.2.7 198.51.100.1 4711 80\r\nGET /p HTTP/1.1\r\nHost: x\r\n\r\n";
+    let want = ["proxied Some(192.0.2.7:4711)", "dispatch /p"];
+    let mut c = conn();
+    c.expect_proxy_header();
+    assert_eq!(feed(&mut c, bytes, 0), want);
+    // Byte by byte: the same events.
+    let mut c = conn();
+    c.expect_proxy_header();
+    let mut got = Vec::new();
+    for b in bytes.chunks(1) {
+        got.extend(feed(&mut c, b, 1));
+    }
+    assert_eq!(got, want);
+    // v2 LOCAL (a health check): no client; the request is served.
+    let mut v2 = crate::proxy_protocol::V2_SIGNATURE.to_vec();
+    v2.extend_from_slice(&[0x20, 0x00, 0x00, 0x00]);
+    v2.extend_from_slice(b"GET /h HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = conn();
+    c.expect_proxy_header();
+    assert_eq!(feed(&mut c, &v2, 0), ["proxied None", "dispatch /h"]);
+}
+
+#[test]
+fn a_connection_that_should_begin_with_a_proxy_header_and_does_not_closes() {
+    let mut c = conn();
+    c.expect_proxy_header();
+    assert_eq!(feed(&mut c, b"GET / HTTP/1.1\r\n", 0), ["bad proxy header"]);
+    assert!(c.closing() && !c.wants_read(&LIMITS));
+    // Nor does what follows get parsed.
+    assert!(feed(&mut c, b"Host: x\r\n\r\n", 1).is_empty());
+    assert!(c.closing());
+}
+
+#[test]
+fn a_proxy_header_counts_against_the_head_deadline() {
+    let mut c = conn();
+    c.expect_proxy_header();
+    assert!(feed(&mut c, b"PROXY TCP4 192.0.2.7 ", 1_000).is_empty());
+    assert!(c.receiving() && c.clock_running());
+    assert_eq!(
+        c.eviction_rank(0),
+        Some((1, 1_000)),
+        "ranked as a slow head"
+    );
+    assert!(c.tick(now(31_000), &LIMITS, false).is_none());
+    assert!(matches!(
+        c.tick(now(31_001), &LIMITS, false),
+        Some(Action::Answer(a)) if a.error.code() == 408
+    ));
+    // The header and the head that follows share the deadline.
+    let mut c = conn();
+    c.expect_proxy_header();
+    feed(&mut c, b"PROXY UNKNOWN\r\nGET / HT", 1_000);
+    assert!(c.tick(now(31_001), &LIMITS, false).is_some());
+    // A header alone, then nothing: an idle connection (no clock).
+    let mut c = conn();
+    c.expect_proxy_header();
+    assert_eq!(feed(&mut c, b"PROXY UNKNOWN\r\n", 1_000), ["proxied None"]);
+    assert!(!c.clock_running());
 }
