@@ -15,34 +15,38 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use maitred::{Request, Response};
+use maitred::{Request, Response, Upgraded};
 
 /// The example's application (also served by `tests/upgrade.rs`).
 pub fn app(req: &mut Request) -> Response {
     if req.upgrade_requested("echo") {
-        return Response::upgrade("echo", |stream| {
-            // One handle reads (through a buffer), the other writes.
-            let Ok(mut out) = stream.try_clone() else {
-                return;
-            };
-            let mut lines = BufReader::new(stream);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match lines.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if out.write_all(&line).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        return Response::upgrade("echo", echo_lines);
     }
     match req.path().as_ref() {
         "/" => Response::text("Hello! Send Connection: upgrade and Upgrade: echo to switch.\n"),
         _ => Response::status_page(404),
+    }
+}
+
+/// The line protocol: every line back, until the client closes. It runs on
+/// a thread of its own; one handle reads (through a buffer), the other
+/// writes.
+pub fn echo_lines(stream: Upgraded) {
+    let Ok(mut out) = stream.try_clone() else {
+        return;
+    };
+    let mut lines = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match lines.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if out.write_all(&line).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

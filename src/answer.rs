@@ -63,9 +63,11 @@ impl ServerShared {
 /// The request an answer is for, as the access log shows it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum About<'a> {
-    /// No head was parsed: the line shows `-` for the request.
-    Nothing,
-    /// The request as the application saw it (after the proxy headers).
+    /// No head was parsed: the line shows `-` for the request, and this
+    /// client (the socket's peer, or the one a PROXY header named).
+    Peer(&'a str),
+    /// The request as the application saw it (after the proxy headers):
+    /// its line, headers and client.
     Request(&'a Request),
 }
 
@@ -80,7 +82,6 @@ pub(crate) fn answer<O: Output + ?Sized>(
     version: Version,
     head_only: bool,
     about: About<'_>,
-    client: &str,
     received: Instant,
 ) -> u64 {
     match why {
@@ -92,42 +93,45 @@ pub(crate) fn answer<O: Output + ?Sized>(
     server.counters.response(error.code());
     let bytes = write_error(out, server.ident, error, version, head_only);
     if let Some(log) = server.access_log {
+        let status = Some(error.code());
         match about {
-            About::Nothing => log_line(
-                log,
-                client,
-                None,
-                &[],
-                &[],
-                Some(error.code()),
-                bytes,
-                received,
-            ),
-            About::Request(req) => {
-                let request = (
-                    req.method().as_bytes(),
-                    req.uri().as_bytes(),
-                    req.protocol(),
-                );
-                let headers: Vec<Option<&[u8]>> = log
-                    .request_headers()
-                    .iter()
-                    .map(|n| req.header(n))
-                    .collect();
-                log_line(
-                    log,
-                    client,
-                    Some(request),
-                    &headers,
-                    &[],
-                    Some(error.code()),
-                    bytes,
-                    received,
-                );
-            }
+            About::Peer(client) => log_line(log, client, None, &[], &[], status, bytes, received),
+            About::Request(req) => log_request(log, req, &[], status, bytes, received),
         }
     }
     bytes
+}
+
+/// The access-log line of a request: its line, the headers the format
+/// asks for, its client as the application saw it.
+pub(crate) fn log_request(
+    log: &AccessLog,
+    req: &Request,
+    response_headers: &[Option<&[u8]>],
+    status: Option<u16>,
+    bytes: u64,
+    received: Instant,
+) {
+    let request = (
+        req.method().as_bytes(),
+        req.uri().as_bytes(),
+        req.protocol(),
+    );
+    let headers: Vec<Option<&[u8]>> = log
+        .request_headers()
+        .iter()
+        .map(|n| req.header(n))
+        .collect();
+    log_line(
+        log,
+        req.remote_addr(),
+        Some(request),
+        &headers,
+        response_headers,
+        status,
+        bytes,
+        received,
+    );
 }
 
 /// The request built from a parsed head for an answer the loop makes, with

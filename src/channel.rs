@@ -290,36 +290,24 @@ impl ChannelDispatcher {
             AnswerKind::TimedOut => Why::TimedOut,
             AnswerKind::Shed => Why::Shed,
         };
+        // The client the application would have seen, when the head was
+        // parsed (a shed request); else the socket's peer.
+        let seen = a.head.map(|head| as_seen(server, link, *head));
+        let about = match &seen {
+            Some(req) => About::Request(req),
+            None => About::Peer(&link.origin.remote_addr),
+        };
         let out = LoopOut(&**link);
-        match a.head {
-            Some(head) => {
-                let seen = as_seen(server, link, *head);
-                answer(
-                    &out,
-                    server.answering(),
-                    why,
-                    &a.error,
-                    a.version,
-                    a.head_only,
-                    About::Request(&seen),
-                    seen.remote_addr(),
-                    a.at,
-                );
-            }
-            None => {
-                answer(
-                    &out,
-                    server.answering(),
-                    why,
-                    &a.error,
-                    a.version,
-                    a.head_only,
-                    About::Nothing,
-                    &link.origin.remote_addr,
-                    a.at,
-                );
-            }
-        }
+        answer(
+            &out,
+            server.answering(),
+            why,
+            &a.error,
+            a.version,
+            a.head_only,
+            about,
+            a.at,
+        );
     }
 
     /// One `recv` into `buf`, and what it means for the loop.
@@ -573,8 +561,7 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
             &err,
             crate::parser::Version::Http11,
             false,
-            About::Nothing,
-            &link.origin.remote_addr,
+            About::Peer(&link.origin.remote_addr),
             std::time::Instant::now(),
         );
         let fd = link.fd();

@@ -130,8 +130,7 @@ fn answer_request(
                 &error,
                 head.version(),
                 is_head,
-                About::Nothing,
-                "fuzz",
+                About::Peer("fuzz"),
                 req.at,
             );
         }
@@ -197,8 +196,7 @@ pub fn drive_connection(
                             &a.error,
                             a.version,
                             a.head_only,
-                            About::Nothing,
-                            "fuzz",
+                            About::Peer("fuzz"),
                             a.at,
                         );
                         t.answered_head.push(a.head_only);

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::answer::{answer, as_seen, log_line, About, Why};
+use crate::answer::{answer, as_seen, log_request, About, Why};
 use crate::conn::Received;
 use crate::error::HttpError;
 use crate::link::{Job, Link, Next};
@@ -151,7 +151,6 @@ fn shed(out: &WorkerOut<'_, Link>, link: &Arc<Link>, req: Received) -> Outcome {
         version,
         head_only,
         About::Request(&seen),
-        seen.remote_addr(),
         req.at,
     );
     Outcome {
@@ -242,6 +241,8 @@ fn run(out: &WorkerOut<'_, Link>, link: &Arc<Link>, received: Received) -> Outco
     }
     let mut logged = w.head_sent().then(|| (w.status(), w.body_bytes_sent()));
     let mut result = Outcome::default();
+    // What the server answers instead, while nothing was sent.
+    let mut instead = None;
     match sent {
         Ok(()) if w.switched() => result.switch = true,
         Ok(()) => result.close = w.close_on_finish(),
@@ -257,18 +258,7 @@ fn run(out: &WorkerOut<'_, Link>, link: &Arc<Link>, received: Received) -> Outco
                 "Refused to switch protocols for {}: {err}",
                 escaped(req.path_bytes())
             );
-            answer(
-                out,
-                server.answering(),
-                Why::Shed,
-                &err,
-                version,
-                is_head,
-                About::Request(&req),
-                req.remote_addr(),
-                at,
-            );
-            logged = None;
+            instead = Some((Why::Shed, err));
             result.close = true;
         }
         Err(Failure::App(what)) => {
@@ -279,47 +269,31 @@ fn run(out: &WorkerOut<'_, Link>, link: &Arc<Link>, received: Received) -> Outco
             );
             if !w.head_sent() {
                 let detail = internal_error_detail(link, &what);
-                answer(
-                    out,
-                    server.answering(),
-                    Why::AppFailed,
-                    &HttpError::internal_server_error(detail),
-                    version,
-                    is_head,
-                    About::Request(&req),
-                    req.remote_addr(),
-                    at,
-                );
-                logged = None;
+                instead = Some((Why::AppFailed, HttpError::internal_server_error(detail)));
             }
             result.close = true;
         }
     }
-    if let (Some(log), Some((status, bytes))) = (&server.access_log, logged) {
-        let request = (
-            req.method().as_bytes(),
-            req.uri().as_bytes(),
-            req.protocol(),
+    if let Some((why, error)) = instead {
+        let about = About::Request(&req);
+        answer(
+            out,
+            server.answering(),
+            why,
+            &error,
+            version,
+            is_head,
+            about,
+            at,
         );
-        let headers: Vec<Option<&[u8]>> = log
-            .request_headers()
-            .iter()
-            .map(|n| req.header(n))
-            .collect();
+        logged = None;
+    }
+    if let (Some(log), Some((status, bytes))) = (&server.access_log, logged) {
         let response_headers: Vec<Option<&[u8]>> = logged_response_headers
             .iter()
             .map(|v| v.as_deref())
             .collect();
-        log_line(
-            log,
-            req.remote_addr(),
-            Some(request),
-            &headers,
-            &response_headers,
-            Some(status),
-            bytes,
-            at,
-        );
+        log_request(log, &req, &response_headers, Some(status), bytes, at);
     }
     result
 }

@@ -12,32 +12,14 @@ mod common;
 #[allow(dead_code)]
 mod upgrade_example;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use common::*;
-use maitred::{Request, Response, Upgraded};
+use maitred::{Request, Response};
 
-/// The new protocol of these tests: every line back, then the end.
-fn echo_lines(stream: Upgraded) {
-    let Ok(mut out) = stream.try_clone() else {
-        return;
-    };
-    let mut lines = BufReader::new(stream);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match lines.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if out.write_all(&line).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
+use upgrade_example::echo_lines;
 
 fn app(req: &mut Request) -> Response {
     match req.path().as_ref() {
