@@ -14,8 +14,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -548,7 +548,7 @@ fn recv_bytes_is_how_much_is_read_at_a_time() {
     for (recv_bytes, unread) in [(100usize, 900u64), (8192, 0)] {
         let gate = Gate::default();
         let (tx, rx) = std::sync::mpsc::channel();
-        let tx = Mutex::new(tx);
+        let tx = std::sync::Mutex::new(tx);
         let g = gate.clone();
         let mut a = adj(false);
         a.recv_bytes = recv_bytes;
@@ -1011,7 +1011,7 @@ fn spill_child() {
         let mut a = adj(false);
         a.set("outbuf_overflow", &overflow.to_string()).unwrap();
         a.outbuf_high_watermark = 256 << 20;
-        let produced = Arc::new(AtomicBool::new(false));
+        let produced = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let p = produced.clone();
         let s = start(
             move |_req: &mut Request| {
