@@ -145,12 +145,39 @@ impl ChannelDispatcher {
     /// proposal to switch that did not).
     fn catch_up(&mut self, cx: &mut Cx<'_, LoopEnv>) {
         self.take_release();
+        self.end_push(cx);
         let now = self.now(cx);
         let mut nothing: &[u8] = &[];
         while let Some(action) = self.conn.next(&mut nothing, now) {
             self.perform(action, cx);
         }
         self.settle(now);
+    }
+
+    /// A pushed body whose senders are done and whose bytes are all sent
+    /// ends its response: the requests that waited behind it go to the
+    /// pool, or the connection closes.
+    fn end_push(&mut self, cx: &mut Cx<'_, LoopEnv>) {
+        if !self.conn.pushing() || self.link.pending() > 0 {
+            return;
+        }
+        let Some((push, close_after)) = self.link.push() else {
+            // Not reached: a release with PUSH leaves its body first.
+            self.fatal = true;
+            return;
+        };
+        if !push.done() {
+            return;
+        }
+        drop(self.link.take_push());
+        let close = close_after || push.ends_connection() || self.link.gone();
+        if self.conn.push_ended(close) {
+            match self.link.resume() {
+                Some(job) => cx.env.staged.push(job),
+                // Not reached: the core counted requests the pipeline holds.
+                None => self.fatal = true,
+            }
+        }
     }
 
     /// Keeps the server's count of running deadline clocks (the loop sweeps
@@ -243,7 +270,7 @@ impl ChannelDispatcher {
             // cannot be answered.
             self.conn.released(crate::conn::Released {
                 close: true,
-                switch: false,
+                ..Default::default()
             });
             return;
         }
@@ -475,6 +502,15 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
         let flushed = self.link.out().flush(&*self.link);
         match flushed {
             Ok(blocked) => {
+                if self.conn.pushing() {
+                    // Room for the senders, or the end of the body.
+                    if self.link.pending() <= self.link.server.adj.outbuf_high_watermark {
+                        if let Some((push, _)) = self.link.push() {
+                            push.room();
+                        }
+                    }
+                    self.end_push(cx);
+                }
                 self.settle(self.now(cx));
                 if blocked {
                     Progress::Drained
@@ -502,6 +538,10 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
         // A switch that did not happen: the handler's thread sees its
         // hand-off dropped and ends.
         drop(self.link.take_switch());
+        // A pushed body's senders are told the client is gone.
+        if let Some(push) = self.link.take_push() {
+            push.close();
+        }
     }
 
     fn handle_detach(self: Box<Self>, _cx: &mut Cx<'_, LoopEnv>) {
@@ -626,6 +666,7 @@ impl Dispatcher<LoopEnv> for ChannelDispatcher {
             || self.conn.busy()
             || (self.link.pending() > 0 && !self.link.gone())
             || self.conn.switching()
+            || self.conn.pushing()
             || self.conn.lingering()
             || (self.conn.closing() && !self.fatal && !self.link.gone())
     }

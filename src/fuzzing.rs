@@ -138,6 +138,7 @@ fn answer_request(
     Released {
         close: sent.is_err() || w.close_on_finish(),
         switch: sent.is_ok() && w.switched(),
+        push: false,
     }
 }
 

@@ -84,6 +84,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::conn::{Received, Released};
 use crate::dispatcher::Token;
 use crate::output::{OutQueue, Wire};
+use crate::push::{Push, PushTarget};
 use crate::request::{ConnEnviron, Connection};
 use crate::shared::ServerShared;
 use crate::upgrade::Handoff;
@@ -102,6 +103,10 @@ const CLOSE: u32 = 1 << 4;
 const SWITCH: u32 = 1 << 5;
 /// A send failed: the connection is unusable.
 const BROKEN: u32 = 1 << 6;
+/// The last response's body is pushed ([`Push`]): the loop holds the
+/// connection and sends it; pipelined requests wait in the pipeline
+/// (`QUEUED` stays) until it ends.
+const PUSH: u32 = 1 << 7;
 
 /// A request for the pool, with the connection it came on. Whoever holds a
 /// job holds the connection (`RUNNING`).
@@ -148,6 +153,9 @@ pub(crate) struct Link {
     pending: AtomicU64,
     pipeline: Mutex<VecDeque<Received>>,
     switch: Mutex<Option<Handoff>>,
+    /// The pushed body being sent (`PUSH`), and whether the connection
+    /// closes after it.
+    push: Mutex<Option<(Arc<Push>, bool)>>,
     /// Milliseconds since the server's epoch.
     last_activity: AtomicU64,
     pub(crate) server: Arc<ServerShared>,
@@ -193,6 +201,12 @@ impl Wire for Link {
     }
 }
 
+impl PushTarget for Link {
+    fn wake(&self) {
+        self.notify_loop();
+    }
+}
+
 impl Connection for Link {
     fn environ(&self) -> &ConnEnviron {
         &self.origin
@@ -208,7 +222,19 @@ fn released(s: u32) -> Released {
     Released {
         close: s & (CLOSE | BROKEN | ABORT) != 0,
         switch: s & SWITCH != 0,
+        push: s & PUSH != 0,
     }
+}
+
+/// What the loop keeps of the word once it holds the connection: a broken
+/// or abandoned connection stays so; behind a pushed body, pipelined
+/// requests stay queued.
+fn kept(s: u32) -> u32 {
+    let mut keep = s & (BROKEN | ABORT);
+    if s & PUSH != 0 {
+        keep |= s & QUEUED;
+    }
+    keep
 }
 
 impl Link {
@@ -222,6 +248,7 @@ impl Link {
             pending: AtomicU64::new(0),
             pipeline: Mutex::new(VecDeque::new()),
             switch: Mutex::new(None),
+            push: Mutex::new(None),
             last_activity: AtomicU64::new(now),
             server,
             origin,
@@ -268,9 +295,8 @@ impl Link {
             return None;
         }
         // The loop holds the connection: no other thread writes the word
-        // until the loop hands it over again. A broken or abandoned
-        // connection stays so.
-        self.state.store(s & (BROKEN | ABORT), Ordering::Relaxed);
+        // until the loop hands it over again.
+        self.state.store(kept(s), Ordering::Relaxed);
         Some(released(s))
     }
 
@@ -301,7 +327,7 @@ impl Link {
                 if s & RUNNING != 0 {
                     return HandOver::Dropped;
                 }
-                self.state.store(s & (BROKEN | ABORT), Ordering::Relaxed);
+                self.state.store(kept(s), Ordering::Relaxed);
                 return HandOver::Bounced(req, released(s));
             }
             match self.state.compare_exchange_weak(
@@ -355,6 +381,35 @@ impl Link {
         }
     }
 
+    /// The pushed body being sent, if any, and whether the connection
+    /// closes after it.
+    pub(crate) fn push(&self) -> Option<(Arc<Push>, bool)> {
+        crate::lock(&self.push).clone()
+    }
+
+    /// Takes the pushed body (its end, or the connection's).
+    pub(crate) fn take_push(&self) -> Option<Arc<Push>> {
+        crate::lock(&self.push).take().map(|(p, _)| p)
+    }
+
+    /// Behind a pushed body that ended, the first pipelined request, as a
+    /// job for the pool (the loop holds the connection, and hands it over
+    /// again: `RUNNING`, with `QUEUED` as what is left says).
+    pub(crate) fn resume(self: &Arc<Self>) -> Option<Job> {
+        let mut q = crate::lock(&self.pipeline);
+        let req = q.pop_front()?;
+        let mut s = RUNNING | (self.state.load(Ordering::Acquire) & (BROKEN | ABORT));
+        if !q.is_empty() {
+            s |= QUEUED;
+        }
+        self.state.store(s, Ordering::Release);
+        drop(q);
+        Some(Job {
+            link: Arc::clone(self),
+            req,
+        })
+    }
+
     /// Takes what the worker left for the switch of protocols.
     pub(crate) fn take_switch(&self) -> Option<Handoff> {
         crate::lock(&self.switch).take()
@@ -363,6 +418,12 @@ impl Link {
     // ----------------------------------------------------------------
     // The worker's side
     // ----------------------------------------------------------------
+
+    /// Leaves the pushed body for the loop (before the release that
+    /// announces it with `PUSH`).
+    pub(crate) fn put_push(&self, push: Arc<Push>, close_after: bool) {
+        *crate::lock(&self.push) = Some((push, close_after));
+    }
 
     /// The response the worker is writing ends the connection: from now on
     /// the loop drops what it would queue.
@@ -379,6 +440,7 @@ impl Link {
         &self,
         close: bool,
         switch: bool,
+        push: bool,
         into: &mut VecDeque<Received>,
     ) -> Next {
         if close || switch {
@@ -393,7 +455,7 @@ impl Link {
         }
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            if s & QUEUED != 0 {
+            if s & QUEUED != 0 && !push {
                 let mut q = crate::lock(&self.pipeline);
                 if s & (ABORT | BROKEN | CLOSE) == 0 {
                     into.append(&mut q);
@@ -413,6 +475,12 @@ impl Link {
             if switch {
                 new |= SWITCH;
             }
+            if push {
+                // The loop sends the body; what is queued waits for its
+                // end (QUEUED stays, and a push of the loop's after this
+                // release sees RUNNING clear and bounces).
+                new |= PUSH;
+            }
             match self
                 .state
                 .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
@@ -420,6 +488,7 @@ impl Link {
                 Ok(_) => {
                     let wanted = s & (WAKE | CLOSE | BROKEN | ABORT) != 0
                         || switch
+                        || push
                         || self.pending.load(Ordering::Acquire) > 0;
                     // After the release the loop may already be looking,
                     // and a notification for a token it is done with is
@@ -450,6 +519,6 @@ impl Link {
     /// A job still queued when the pool shut down: released as closing.
     pub(crate) fn cancel(&self) {
         self.mark_broken();
-        let _ = self.next_or_release(true, false, &mut VecDeque::new());
+        let _ = self.next_or_release(true, false, false, &mut VecDeque::new());
     }
 }

@@ -110,6 +110,30 @@ impl OutQueue {
         }
     }
 
+    /// Bytes queued.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        self.total
+    }
+
+    /// Appends bytes (a pushed body's sender, under this lock).
+    pub(crate) fn append_bytes<W: Wire + ?Sized>(
+        &mut self,
+        link: &W,
+        data: &[u8],
+    ) -> io::Result<()> {
+        self.append(link, data)
+    }
+
+    /// Sends what the socket takes now, never waiting; marks the
+    /// connection broken when a send fails. True when the socket refused
+    /// more.
+    pub(crate) fn flush_soon<W: Wire + ?Sized>(
+        &mut self,
+        link: &W,
+    ) -> Result<bool, ClientDisconnected> {
+        self.flush_or_break(link)
+    }
+
     /// Drops everything queued (the connection is gone).
     pub(crate) fn clear<W: Wire + ?Sized>(&mut self, link: &W) {
         self.bufs.clear();

@@ -15,6 +15,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 
+use crate::push::{BodySender, Pushed};
 use crate::upgrade::{Handler, Upgraded};
 
 /// The body of a [`Response`].
@@ -27,6 +28,7 @@ use crate::upgrade::{Handler, Upgraded};
 /// | [`Reader`](Body::Reader) | if given | read in 64 KiB pieces as the client takes them |
 /// | [`Chunks`](Body::Chunks) | no | each chunk as it is produced |
 /// | [`Writer`](Body::Writer) | no | whatever the callback writes (WSGI's `write` callable) |
+/// | [`Pushed`](Body::Pushed) | no | what [`BodySender`]s send, from any thread, after the worker is free ([`Body::channel`]) |
 ///
 /// A length the server does not know is sent with chunked encoding on
 /// HTTP/1.1 and by closing the connection after the body on HTTP/1.0,
@@ -57,6 +59,9 @@ pub enum Body {
     /// (back-pressure at `outbuf_high_watermark`).
     #[allow(clippy::type_complexity)]
     Writer(Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>),
+    /// Bytes pushed later, from any thread, through the [`BodySender`]s of
+    /// [`Body::channel`]; the worker is free as soon as the head is sent.
+    Pushed(Pushed),
 }
 
 impl Body {
@@ -82,6 +87,46 @@ impl Body {
         B: Into<Vec<u8>>,
     {
         Body::Chunks(Box::new(chunks.into_iter().map(|c| Ok(c.into()))))
+    }
+
+    /// A body whose bytes come later, from any thread: the application
+    /// returns the response at once (the worker is then free), and sends
+    /// the body through the [`BodySender`] (clone it to send from several
+    /// threads); dropping the last sender ends the body. For server-sent
+    /// events, long polling, and whatever is produced slowly.
+    ///
+    /// Each chunk goes to the socket as soon as it takes it. A send waits
+    /// while the connection's buffered output is above
+    /// `outbuf_high_watermark` ([`BodySender::try_send`] does not wait,
+    /// [`BodySender::send_timeout`] waits at most so long), and fails at
+    /// once with [`SendError::Closed`](crate::SendError::Closed) when the client is gone, the
+    /// response takes no body (a `HEAD`), or the server stopped: a
+    /// graceful stop waits up to `shutdown_timeout` for pushed bodies to
+    /// end, then closes their connections. The next request on the
+    /// connection is answered once the body ends.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use maitred::{Body, Request, Response};
+    ///
+    /// fn events(_req: &mut Request) -> Response {
+    ///     let (body, tx) = Body::channel();
+    ///     std::thread::spawn(move || {
+    ///         for n in 1.. {
+    ///             if tx.send(format!("id: {n}\ndata: {n}\n\n").as_bytes()).is_err() {
+    ///                 return; // the client left
+    ///             }
+    ///             std::thread::sleep(Duration::from_millis(100));
+    ///         }
+    ///     });
+    ///     Response::new(200)
+    ///         .with_header("Content-Type", "text/event-stream")
+    ///         .with_body(body)
+    /// }
+    /// ```
+    pub fn channel() -> (Body, BodySender) {
+        let (pushed, sender) = crate::push::channel();
+        (Body::Pushed(pushed), sender)
     }
 
     /// A body written by a callback (like WSGI's `write` callable).
@@ -110,6 +155,7 @@ impl fmt::Debug for Body {
             Body::Reader(_, len) => write!(f, "Body::Reader(len: {len:?})"),
             Body::Chunks(_) => f.write_str("Body::Chunks"),
             Body::Writer(_) => f.write_str("Body::Writer"),
+            Body::Pushed(_) => f.write_str("Body::Pushed"),
         }
     }
 }

@@ -43,6 +43,10 @@ struct WorkCounts {
     not_reading: AtomicU64,
     /// Connections closed for a bad or missing PROXY protocol header.
     proxy_header_errors: AtomicU64,
+    /// Pushed bodies being sent now.
+    streaming: AtomicU64,
+    /// Body bytes pushed through `BodySender`s.
+    bytes_pushed: AtomicU64,
     bytes_sent: AtomicU64,
 }
 
@@ -146,6 +150,21 @@ impl Counters {
         add(&self.work.0.not_reading, 1);
     }
 
+    /// A pushed body was attached to its connection.
+    pub(crate) fn push_started(&self) {
+        add(&self.work.0.streaming, 1);
+    }
+
+    /// A pushed body ended (or its connection did).
+    pub(crate) fn push_ended(&self) {
+        self.work.0.streaming.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Body bytes a sender pushed.
+    pub(crate) fn pushed(&self, bytes: u64) {
+        add(&self.work.0.bytes_pushed, bytes);
+    }
+
     /// A connection from a trusted proxy did not begin with a valid PROXY
     /// protocol header, and was closed.
     pub(crate) fn proxy_header_error(&self) {
@@ -172,6 +191,8 @@ impl Counters {
             requests_timed_out: get(&io.timed_out),
             connections_not_reading: get(&work.not_reading),
             proxy_header_errors: get(&work.proxy_header_errors),
+            streaming_responses: get(&work.streaming),
+            bytes_pushed: get(&work.bytes_pushed),
             requests_received: get(&io.requests),
             parse_errors: get(&io.parse_errors),
             requests_shed: get(&io.shed),
@@ -271,6 +292,11 @@ pub struct Stats {
     pub upgraded_open: u64,
     /// Connections that switched protocols since the start.
     pub upgraded_total: u64,
+    /// Responses whose pushed body ([`Body::channel`](crate::Body::channel))
+    /// is being sent now.
+    pub streaming_responses: u64,
+    /// Body bytes pushed through body senders since the start.
+    pub bytes_pushed: u64,
 }
 
 impl Stats {
@@ -401,6 +427,18 @@ impl Stats {
             "counter",
             "Bytes sent to clients.",
             &[("", self.bytes_sent)],
+        );
+        metric(
+            "streaming_responses",
+            "gauge",
+            "Responses whose pushed body is being sent now.",
+            &[("", self.streaming_responses)],
+        );
+        metric(
+            "pushed_bytes_total",
+            "counter",
+            "Body bytes pushed through body senders.",
+            &[("", self.bytes_pushed)],
         );
         metric(
             "upgraded_connections_open",

@@ -20,6 +20,7 @@ use crate::error::HttpError;
 use crate::link::{Job, Link, Next};
 use crate::logging::escaped;
 use crate::output::{Wire, WorkerOut};
+use crate::push::{Attach, PushTarget};
 use crate::request::{Connection, Request};
 use crate::writer::{Failure, ResponseWriter};
 
@@ -43,6 +44,8 @@ impl crate::pool::Task for Job {
 struct Outcome {
     close: bool,
     switch: bool,
+    /// Its body is pushed: the loop sends it.
+    push: bool,
 }
 
 thread_local! {
@@ -85,7 +88,7 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
         let outcome = if link.gone() {
             Outcome {
                 close: true,
-                switch: false,
+                ..Outcome::default()
             }
         } else if served == 1 && waited_too_long {
             shed(&out, &link, req)
@@ -93,10 +96,14 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
             run(&out, &link, req)
         };
         let close = outcome.close || server.is_draining() || link.gone();
-        let ends = close || outcome.switch;
-        if ends {
+        let ends = close || outcome.switch || outcome.push;
+        if ends && !outcome.push {
             // Nothing after a response that ends the connection is run.
             taken.clear();
+        } else if outcome.push {
+            // The requests behind a pushed body wait for its end, in the
+            // pipeline, in order.
+            link.put_back(taken);
         }
         if ends || !batching {
             out.flush();
@@ -112,7 +119,8 @@ fn serve_with(job: Job, queued_at: Instant, taken: &mut VecDeque<Received>) -> O
             if let Some(next) = taken.pop_front() {
                 break next;
             }
-            if link.next_or_release(close && !outcome.switch, outcome.switch, taken)
+            let push = outcome.push && !close;
+            if link.next_or_release(close && !outcome.switch, outcome.switch, push, taken)
                 == Next::Released
             {
                 return None;
@@ -155,7 +163,7 @@ fn shed(out: &WorkerOut<'_, Link>, link: &Arc<Link>, req: Received) -> Outcome {
     );
     Outcome {
         close: true,
-        switch: false,
+        ..Outcome::default()
     }
 }
 
@@ -243,6 +251,34 @@ fn run(out: &WorkerOut<'_, Link>, link: &Arc<Link>, received: Received) -> Outco
     let mut result = Outcome::default();
     // What the server answers instead, while nothing was sent.
     let mut instead = None;
+    if let (Ok(()), Some((pushed, framing))) = (&sent, w.take_pushed()) {
+        // The body comes later, from the senders: the worker attaches it to
+        // the connection and goes. Its access-log line is written when it
+        // ends, with its length.
+        let status = w.status();
+        let log = server.access_log.as_ref().map(|_| {
+            let server = Arc::clone(server);
+            let headers = logged_response_headers.clone();
+            Box::new(move |bytes: u64| {
+                if let Some(log) = &server.access_log {
+                    let headers: Vec<Option<&[u8]>> =
+                        headers.iter().map(|v| v.as_deref()).collect();
+                    log_request(log, &req, &headers, Some(status), bytes, at);
+                }
+            }) as Box<dyn FnOnce(u64) + Send>
+        });
+        let target: Arc<dyn PushTarget> = link.clone();
+        let push = pushed.attach(Attach {
+            target,
+            framing,
+            log,
+        });
+        link.put_push(push, w.close_on_finish());
+        return Outcome {
+            push: true,
+            ..Outcome::default()
+        };
+    }
     match sent {
         Ok(()) if w.switched() => result.switch = true,
         Ok(()) => result.close = w.close_on_finish(),

@@ -29,6 +29,7 @@ use std::io::{self, Read, Write};
 use crate::buffers::FileBuffer;
 use crate::error::HttpError;
 use crate::parser::{RequestHead, Version};
+use crate::push::{PushFraming, Pushed};
 use crate::response::{Body, HeaderText, Response};
 use crate::upgrade::Handler;
 
@@ -176,6 +177,9 @@ pub(crate) struct ResponseWriter<'a, O: Output + ?Sized> {
     offer: Option<Vec<u8>>,
     /// The response was a `101`: the connection switches protocols.
     switched: bool,
+    /// The body is pushed: its head is written, and it is to be attached
+    /// to the connection (how it is framed says how).
+    pushed: Option<(Pushed, PushFraming)>,
     logged_excess: bool,
     logged_no_body: bool,
 }
@@ -198,6 +202,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
             force_close: false,
             offer: head.upgrade_offer().map(<[u8]>::to_vec),
             switched: false,
+            pushed: None,
             logged_excess: false,
             logged_no_body: false,
         }
@@ -393,6 +398,12 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         self.switched
     }
 
+    /// A pushed body, whose head was written: for the caller to attach to
+    /// the connection.
+    pub(crate) fn take_pushed(&mut self) -> Option<(Pushed, PushFraming)> {
+        self.pushed.take()
+    }
+
     /// The status of the response (200 until [`send`](Self::send) sets it).
     pub(crate) fn status(&self) -> u16 {
         self.status
@@ -535,6 +546,22 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                     }
                 }
                 self.finish()?;
+                Ok(())
+            }
+            Body::Pushed(p) => {
+                self.build_head(&reason, &headers, declared, false);
+                self.write_head_only()?;
+                let framing = match self.framing {
+                    _ if self.is_head => PushFraming::None,
+                    Framing::NoBody => PushFraming::None,
+                    Framing::Length(n) => PushFraming::Length(n),
+                    Framing::Chunked => PushFraming::Chunked,
+                    Framing::UntilClose => PushFraming::UntilClose,
+                };
+                // The body comes later: what ends it (the chunked
+                // terminator, a short length closing the connection) is
+                // the push's.
+                self.pushed = Some((p, framing));
                 Ok(())
             }
             Body::Writer(f) => {

@@ -29,6 +29,7 @@
 //! | `Closing` | the last response is decided: close once the output is flushed (`linger`: after a staged close, RFC 9112 §9.6) |
 //! | `Lingering` | the write side is shut; what the client still sends is read and dropped, for a bounded time and size, then the connection closes |
 //! | `Switching` | the response was `101 Switching Protocols`: once the output is flushed the socket leaves the loop, with the bytes held past the request |
+//! | `Pushing` | the response's body comes from a `BodySender` (the loop holds the connection and sends it); the requests behind it wait for its end |
 //!
 //! # Transitions
 //!
@@ -42,6 +43,8 @@
 //! | `released` (keep-alive) | `Busy` | server `Idle` (then a deferred answer or `100 Continue` goes out; held bytes are parsed) | |
 //! | `released` (close) | `Busy` | client `Done`, server `Closing` | |
 //! | `released` (switch) | `Busy` | client `Done`, server `Switching` | |
+//! | `released` (push) | `Busy(n)` | server `Pushing` (`n - 1` requests wait) | |
+//! | `push_ended` | `Pushing` | `Busy` with what waited (the driver hands it over), else `Idle`; `Closing` when the body ends the connection | |
 //! | `tick`, a deadline passed | server `Idle`, client `Head`/`Body` | client `Done`, server `Closing(linger)` | `Answer` (408) |
 //! | `begin_shutdown` | server `Idle` | client `Done`, server `Closing` | |
 //! | | server `Busy` | draining: no more requests; `Closing` once released | |
@@ -175,6 +178,9 @@ pub(crate) struct Released {
     pub close: bool,
     /// The last response was `101 Switching Protocols`.
     pub switch: bool,
+    /// The last response's body is pushed: the loop sends it, and the
+    /// requests behind it wait for its end.
+    pub push: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,9 +196,20 @@ enum Client {
 enum Server {
     Idle,
     Busy(usize),
-    Closing { linger: bool },
-    Lingering { until: u64, quiet: u64, left: u64 },
+    Closing {
+        linger: bool,
+    },
+    Lingering {
+        until: u64,
+        quiet: u64,
+        left: u64,
+    },
     Switching,
+    /// A response's body is being pushed (the loop holds the connection);
+    /// `queued` requests wait for its end.
+    Pushing {
+        queued: usize,
+    },
 }
 
 /// An action that waits for the next call of [`Conn::next`].
@@ -346,7 +363,7 @@ impl Conn {
                             self.cont = Continue::Sent;
                             return Some(Action::Continue);
                         }
-                        Server::Busy(_) => self.cont = Continue::Deferred,
+                        Server::Busy(_) | Server::Pushing { .. } => self.cont = Continue::Deferred,
                         _ => {}
                     }
                 }
@@ -355,6 +372,9 @@ impl Conn {
                     self.cont = Continue::NotSent;
                     self.server = match self.server {
                         Server::Busy(n) => Server::Busy(n + 1),
+                        // Not reached (nothing is parsed while a body is
+                        // pushed), but counted all the same.
+                        Server::Pushing { queued } => Server::Pushing { queued: queued + 1 },
                         _ => Server::Busy(1),
                     };
                     if head.upgrade_offer().is_some() {
@@ -446,6 +466,11 @@ impl Conn {
             self.stream.abandon();
             return;
         }
+        if how.push && !how.close {
+            let queued = self.owed().saturating_sub(1);
+            self.server = Server::Pushing { queued };
+            return;
+        }
         if how.close {
             self.close_after_flush(self.draining);
             return;
@@ -471,6 +496,29 @@ impl Conn {
             self.cont = Continue::Sent;
             self.ready = Ready::Continue;
         }
+    }
+
+    /// The pushed body ended and the output is flushed (`close`: the body
+    /// ends the connection). True when requests waited behind it: the
+    /// driver hands the first of them over (they are owed again).
+    pub(crate) fn push_ended(&mut self, close: bool) -> bool {
+        let Server::Pushing { queued } = self.server else {
+            return false;
+        };
+        if close || self.draining {
+            // What waited behind it is never answered: a staged close, for
+            // the client may still be sending it.
+            self.close_after_flush(self.draining || queued > 0);
+            return false;
+        }
+        if queued > 0 {
+            self.server = Server::Busy(queued);
+            return true;
+        }
+        // As after any response (see `released`).
+        self.server = Server::Busy(1);
+        self.released(Released::default());
+        false
     }
 
     /// A request returned by [`next`](Self::next) as `Dispatch` could not
@@ -606,7 +654,10 @@ impl Conn {
                 }
                 self.stream.abandon();
             }
-            Server::Closing { .. } | Server::Lingering { .. } | Server::Switching => {}
+            Server::Closing { .. }
+            | Server::Lingering { .. }
+            | Server::Switching
+            | Server::Pushing { .. } => {}
         }
     }
 
@@ -694,7 +745,7 @@ impl Conn {
             Server::Busy(n) => reading && n <= limits.lookahead,
             // Read and drop what a client still sends after an answer.
             Server::Lingering { .. } => true,
-            Server::Closing { .. } | Server::Switching => false,
+            Server::Closing { .. } | Server::Switching | Server::Pushing { .. } => false,
         }
     }
 
@@ -731,6 +782,11 @@ impl Conn {
     /// The write side is shut and what arrives is dropped.
     pub(crate) fn lingering(&self) -> bool {
         matches!(self.server, Server::Lingering { .. })
+    }
+
+    /// A response's body is being pushed.
+    pub(crate) fn pushing(&self) -> bool {
+        matches!(self.server, Server::Pushing { .. })
     }
 
     /// The protocol switches once the output is flushed.

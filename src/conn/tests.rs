@@ -51,14 +51,22 @@ fn name(a: &Action) -> String {
 const KEEP: Released = Released {
     close: false,
     switch: false,
+    push: false,
 };
 const CLOSE: Released = Released {
     close: true,
     switch: false,
+    push: false,
 };
 const SWITCH: Released = Released {
     close: false,
     switch: true,
+    push: false,
+};
+const PUSH: Released = Released {
+    close: false,
+    switch: false,
+    push: true,
 };
 
 #[test]
@@ -491,4 +499,42 @@ fn a_proxy_header_counts_against_the_head_deadline() {
     c.expect_proxy_header();
     assert_eq!(feed(&mut c, b"PROXY UNKNOWN\r\n", 1_000), ["proxied None"]);
     assert!(!c.clock_running());
+}
+
+#[test]
+fn a_pushed_body_holds_the_requests_behind_it_until_its_end() {
+    let mut c = conn();
+    let got = feed(
+        &mut c,
+        b"GET /events HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+        0,
+    );
+    assert_eq!(got, ["dispatch /events", "dispatch /next"]);
+    c.released(PUSH);
+    assert!(c.pushing() && !c.busy() && !c.wants_read(&LIMITS));
+    assert_eq!(c.eviction_rank(0), None, "a response is being sent");
+    // The body ends: /next, which waited, is owed again.
+    assert!(c.push_ended(false));
+    assert!(c.busy() && c.owed() == 1);
+    c.released(KEEP);
+    assert!(!c.busy() && c.wants_read(&LIMITS));
+    // Alone: back to idle; a body that ends the connection closes it.
+    let mut c = conn();
+    feed(&mut c, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    c.released(PUSH);
+    assert!(!c.push_ended(false));
+    assert!(!c.pushing() && c.wants_read(&LIMITS));
+    let mut c = conn();
+    feed(&mut c, b"GET /events HTTP/1.0\r\n\r\n", 0);
+    c.released(PUSH);
+    assert!(!c.push_ended(true));
+    assert!(c.closing());
+    // A graceful stop that began meanwhile closes it at the end.
+    let mut c = conn();
+    feed(&mut c, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    c.released(PUSH);
+    c.begin_shutdown();
+    assert!(c.pushing());
+    assert!(!c.push_ended(false));
+    assert!(c.closing());
 }
