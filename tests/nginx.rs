@@ -18,7 +18,7 @@
 //! nginx (Debian's `nginx` package; `MAITRED_NGINX` may name another
 //! binary) runs from a temporary directory with `-p <dir> -c <conf> -g
 //! 'daemon off;'` on free loopback ports, in its own process group; each
-//! test stops it by PID when it ends, however it ends. Where nginx is not
+//! test stops it by PID when it ends, however it ends (`common/external.rs`). Where nginx is not
 //! installed or cannot run at all, each test says so on standard error and
 //! passes.
 
@@ -28,62 +28,25 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
+use common::external::{self, free_port, skip, Daemon};
 use common::*;
 use maitred::{Adjustments, Body, Request, Response, ServerHandle};
 
 // ---------------------------------------------------------------------------
 // nginx
 
-/// Says why a test does not run, where `cargo test` always shows it.
-fn skip(why: &str) {
-    let _ = std::io::stderr().write_all(format!("SKIPPED: {why}\n").as_bytes());
-}
-
 /// The nginx binary, if one is installed and runs.
 fn nginx_binary() -> Result<PathBuf, String> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("MAITRED_NGINX") {
-        Some(p) => vec![PathBuf::from(p)],
-        None => {
-            let mut v = vec![PathBuf::from("/usr/sbin/nginx")];
-            if let Some(path) = std::env::var_os("PATH") {
-                v.extend(std::env::split_paths(&path).map(|d| d.join("nginx")));
-            }
-            v
-        }
-    };
-    let bin = candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or("nginx is not installed (apt-get install nginx, or set MAITRED_NGINX)")?;
-    match Command::new(&bin).arg("-v").output() {
-        Ok(o) if o.status.success() => Ok(bin),
-        Ok(o) => Err(format!(
-            "{} -v failed: {}",
-            bin.display(),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!("{} cannot be run: {e}", bin.display())),
-    }
-}
-
-/// A free port on 127.0.0.1 (nginx binds it right after; a lost race is
-/// retried).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    external::find_binary("nginx", "MAITRED_NGINX", "-v", "apt-get install nginx")
 }
 
 /// A running nginx; stopped (SIGTERM to its master, then SIGKILL to its
 /// process group if it lingers) when dropped.
 struct Nginx {
-    child: Option<Child>,
+    daemon: Option<Daemon>,
     dir: tempfile::TempDir,
     /// The plain-HTTP listener.
     port: u16,
@@ -104,7 +67,7 @@ enum Upstream {
 const NGINX_SOURCE: &str = "127.0.0.3";
 
 fn source_address_available() -> bool {
-    TcpListener::bind((NGINX_SOURCE, 0)).is_ok()
+    can_bind(NGINX_SOURCE)
 }
 
 impl Nginx {
@@ -200,7 +163,7 @@ http {{
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let mut n = Nginx {
-                child: None,
+                daemon: None,
                 dir: tempfile::tempdir().expect("temp dir"),
                 port: free_port(),
                 https_port: free_port(),
@@ -210,24 +173,17 @@ http {{
             std::fs::write(n.dir.path().join("proxy.conf"), Nginx::proxy_conf(upstream))
                 .expect("write proxy.conf");
             let log = n.dir.path().join("error.log");
-            use std::os::unix::process::CommandExt;
-            let child = Command::new(&bin)
-                .arg("-p")
+            let mut cmd = Command::new(&bin);
+            cmd.arg("-p")
                 .arg(n.dir.path())
                 .arg("-c")
                 .arg(&conf)
                 .arg("-e")
                 .arg(&log)
                 .arg("-g")
-                .arg("daemon off;")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .map_err(|e| format!("{} could not be started: {e}", bin.display()))?;
-            n.child = Some(child);
-            match n.wait_ready() {
+                .arg("daemon off;");
+            let daemon = n.daemon.insert(Daemon::spawn("nginx", cmd, &log, false));
+            match daemon.wait_ready(&[n.port, n.https_port]) {
                 Ok(()) => return Ok(n),
                 Err(log) => {
                     last_log = log;
@@ -240,67 +196,12 @@ http {{
         panic!("nginx did not start:\n{last_log}");
     }
 
-    /// Waits until both listeners accept connections; `Err(error log)` if
-    /// nginx exits first or takes more than 10 s.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut ready = [false, false];
-        loop {
-            for (i, port) in [self.port, self.https_port].into_iter().enumerate() {
-                if !ready[i] {
-                    ready[i] = TcpStream::connect(("127.0.0.1", port)).is_ok();
-                }
-            }
-            if ready == [true, true] {
-                return Ok(());
-            }
-            let exited = match self.child.as_mut().map(Child::try_wait) {
-                Some(Ok(Some(_))) | Some(Err(_)) | None => true,
-                Some(Ok(None)) => false,
-            };
-            if exited || Instant::now() >= deadline {
-                let log =
-                    std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
-                return Err(if exited {
-                    log
-                } else {
-                    format!("nginx not listening after 10 s\n{log}")
-                });
-            }
-            // nginx announces readiness by no event: look again shortly.
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
     fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     fn https_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.https_port))
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = child.id() as libc::pid_t;
-        // SAFETY: `pid` is our own child, not yet reaped, so the id still
-        // names it; SIGTERM asks nginx for a fast shutdown.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
-            // SAFETY: nginx was started as the leader of its own process
-            // group (id `pid`), which holds only its master and workers.
-            unsafe { libc::killpg(pid, libc::SIGKILL) };
-            let _ = rx.recv_timeout(Duration::from_secs(10));
-        }
-        let _ = waiter.join();
     }
 }
 

@@ -11,8 +11,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::*;
@@ -714,25 +712,14 @@ backend_tests! {
     /// response is read to the close, so only [`UNIX_PEER`]'s status and
     /// environ are checked.
     fn unix_socket_peer_is_localhost(poll: bool) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.sock");
-        let a = Adjustments::default()
-            .unix_socket(path.to_str().unwrap())
-            .asyncore_use_poll(poll);
-        let server = maitred::create_server(echo, UNIX_PEER.server.apply(a)).unwrap();
-        let handle = server.handle();
-        let t = std::thread::spawn(move || server.run());
-        let mut s = UnixStream::connect(&path).unwrap();
-        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        s.write_all(&request_bytes(&UNIX_PEER)).unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
+        let a = Adjustments::default().asyncore_use_poll(poll);
+        let server = start_unix(echo, UNIX_PEER.server.apply(a));
+        let out = server.exchange(&request_bytes(&UNIX_PEER));
         let text = String::from_utf8_lossy(&out);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         let (_, body) = text.split_once("\r\n\r\n").expect("a head");
         check_environ(body, UNIX_PEER.environ, UNIX_PEER.absent, 0);
-        handle.shutdown();
-        t.join().unwrap().unwrap();
+        server.stop().unwrap();
     }
 }
 

@@ -7,9 +7,10 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod external;
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,65 @@ fn start_on<A: App>(thread: std::thread::Builder, app: A, adj: Adjustments) -> T
     }
 }
 
+/// A running server on a unix socket only (in a temporary directory of
+/// its own); stopped when dropped.
+pub struct UnixServer {
+    pub path: std::path::PathBuf,
+    pub handle: ServerHandle,
+    thread: Option<JoinHandle<Result<(), maitred::Error>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `app` with `adj` listening on a unix socket only (`adj` names no
+/// `listen`; the socket's path is set here).
+pub fn start_unix<A: App>(app: A, adj: Adjustments) -> UnixServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.sock");
+    let mut adj = adj.unix_socket(path.to_str().expect("a utf-8 path"));
+    adj.shutdown_timeout = 5;
+    let server = maitred::create_server(app, adj).expect("create_server");
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run());
+    UnixServer {
+        path,
+        handle,
+        thread: Some(thread),
+        _dir: dir,
+    }
+}
+
+impl UnixServer {
+    /// Stops the server and waits for `run` to return.
+    pub fn stop(mut self) -> Result<(), maitred::Error> {
+        self.handle.shutdown();
+        self.thread.take().unwrap().join().unwrap()
+    }
+
+    /// Sends `bytes` on a new connection and returns all the server sends
+    /// until it closes (so the request should say `Connection: close`).
+    pub fn exchange(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = std::os::unix::net::UnixStream::connect(&self.path).expect("connect");
+        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        s.write_all(bytes).expect("send");
+        let mut out = Vec::new();
+        match s.read_to_end(&mut out) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("reading from the unix socket: {e}"),
+        }
+        out
+    }
+}
+
+impl Drop for UnixServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
 /// The CPU time (user + system, in clock ticks: `utime` and `stime`, fields
 /// 14 and 15 of `/proc/self/task/TID/stat`) the thread of this process
 /// named `name` has used so far; `None` when there is no such thread.
@@ -119,6 +179,74 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
     s
+}
+
+/// Whether this machine lets a socket bind to `ip` (Linux routes all of
+/// 127.0.0.0/8 to the loopback; other systems may have 127.0.0.1 only).
+pub fn can_bind(ip: &str) -> bool {
+    TcpListener::bind((ip, 0)).is_ok()
+}
+
+/// A connection to `addr` (IPv4) from `source` (port chosen by the
+/// kernel), with the timeouts of [`connect`]: a client at another loopback
+/// address (127.0.0.2, ...) than the 127.0.0.1 every other test connects
+/// from. `std` cannot bind a socket before connecting it, so this is
+/// `socket`, `bind` and `connect` from libc.
+pub fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> io::Result<TcpStream> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let SocketAddr::V4(to) = addr else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "IPv4 only"));
+    };
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        // SAFETY: sockaddr_in is plain old data; all zeroes is valid.
+        ..unsafe { std::mem::zeroed() }
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // Close-on-exec, so that a proxy another test starts meanwhile does
+    // not inherit the connection (macOS has no SOCK_CLOEXEC: fcntl after).
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let kind = libc::SOCK_STREAM;
+    // SAFETY: socket has no memory-safety preconditions.
+    let fd = unsafe { libc::socket(libc::AF_INET, kind, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        // SAFETY: fcntl on a descriptor we own, with an int argument.
+        if unsafe { libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let (from, to) = (sockaddr(source, 0), sockaddr(*to.ip(), to.port()));
+    let fail = |step: &str| {
+        let e = io::Error::last_os_error();
+        io::Error::new(e.kind(), format!("{step} from {source}: {e}"))
+    };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: `from` is a live sockaddr_in of `len` bytes for the call;
+    // `raw` is an open socket.
+    if unsafe { libc::bind(raw, (&from as *const libc::sockaddr_in).cast(), len) } != 0 {
+        return Err(fail("bind"));
+    }
+    // SAFETY: as for bind; a blocking connect on loopback.
+    if unsafe { libc::connect(raw, (&to as *const libc::sockaddr_in).cast(), len) } != 0 {
+        return Err(fail("connect"));
+    }
+    let s = TcpStream::from(fd);
+    s.set_read_timeout(Some(READ_TIMEOUT))?;
+    s.set_write_timeout(Some(READ_TIMEOUT))?;
+    Ok(s)
 }
 
 /// A response as read off the wire.
