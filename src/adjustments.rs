@@ -461,7 +461,23 @@ settings! {
     }
     outbuf_high_watermark: u64 {
         kind: Int, default: "16777216", waitress: same,
-        help: "The application's writes wait while more than this many response bytes are buffered for a connection.",
+        help: "The application's writes wait while more than this many response bytes are buffered for a connection (unless they may spill: outbuf_spill_limit).",
+    }
+    /// A generated body (reader, chunks, writer) that runs ahead of a slow
+    /// client goes on into the connection's temporary file instead of
+    /// holding its worker at `outbuf_high_watermark`, while the
+    /// connection's buffered output stays under this and the server's
+    /// spilled bytes under `outbuf_spill_total`: the worker finishes and
+    /// is free, and the I/O thread sends the rest (`sendfile`).
+    outbuf_spill_limit: u64 {
+        kind: Int, default: "268435456", waitress: new,
+        help: "Most response bytes one connection may buffer (in its temporary file) before the application's writes wait at outbuf_high_watermark; up to it, a generated body runs ahead of a slow client and its worker is free; 0: never (not in waitress).",
+    }
+    /// The disk a burst of slow downloads may take; see
+    /// `outbuf_spill_limit`.
+    outbuf_spill_total: u64 {
+        kind: Int, default: "1073741824", waitress: new,
+        help: "Most response bytes beyond outbuf_high_watermark all connections together may buffer (in temporary files); past it, writes wait at the watermark as in waitress (not in waitress).",
     }
     inbuf_overflow: u64 {
         kind: Int, default: "524288", waitress: same,

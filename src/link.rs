@@ -162,6 +162,20 @@ pub(crate) struct Link {
     pub(crate) origin: ConnEnviron,
 }
 
+impl Drop for Link {
+    /// The last holder is gone: whatever output is left (a connection that
+    /// closed with a spilled download unsent) gives its share of the
+    /// server's spilled bytes back, so that `outbuf_spill_total` counts
+    /// only connections that exist.
+    fn drop(&mut self) {
+        let q = self.out.get_mut().unwrap_or_else(|p| p.into_inner());
+        let share = q.forget_spill();
+        if share > 0 {
+            self.server.spilled.fetch_sub(share, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Wire for Link {
     fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()

@@ -19,6 +19,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
@@ -77,6 +78,12 @@ pub(crate) struct OutQueue {
     /// When a send last made progress (milliseconds since the server's
     /// epoch).
     last_sent_ms: u64,
+    /// This connection's bytes beyond `outbuf_high_watermark` as counted in
+    /// the server's `spilled` total.
+    spilled: u64,
+    /// Bytes of `total` that are file bodies (sent from their files with
+    /// `sendfile`: never spilled).
+    file_total: u64,
 }
 
 fn is_disconnect(e: &io::Error) -> bool {
@@ -107,7 +114,44 @@ impl OutQueue {
             current_outbuf_count: 0,
             scratch: Vec::new(),
             last_sent_ms: now_ms,
+            spilled: 0,
+            file_total: 0,
         }
+    }
+
+    /// Keeps the server's count of spilled bytes (beyond the high
+    /// watermark) in step with this queue's size: an atomic only when the
+    /// queue is, or was, beyond the watermark.
+    fn recount<W: Wire + ?Sized>(&mut self, link: &W) {
+        let server = link.server();
+        let beyond =
+            (self.total - self.file_total).saturating_sub(server.adj.outbuf_high_watermark);
+        if beyond > self.spilled {
+            server
+                .spilled
+                .fetch_add(beyond - self.spilled, Ordering::Relaxed);
+        } else if beyond < self.spilled {
+            server
+                .spilled
+                .fetch_sub(self.spilled - beyond, Ordering::Relaxed);
+        }
+        self.spilled = beyond;
+    }
+
+    /// This queue's share of the server's spilled bytes, no longer counted
+    /// here (the caller gives it back: the queue is being dropped).
+    pub(crate) fn forget_spill(&mut self) -> u64 {
+        std::mem::take(&mut self.spilled)
+    }
+
+    /// Whether a writer may run ahead of the client instead of waiting at
+    /// the high watermark: this connection under `outbuf_spill_limit`, the
+    /// server under `outbuf_spill_total`.
+    fn may_spill<W: Wire + ?Sized>(&self, link: &W) -> bool {
+        let server = link.server();
+        let adj = &server.adj;
+        self.total - self.file_total < adj.outbuf_spill_limit
+            && server.spilled.load(Ordering::Relaxed) < adj.outbuf_spill_total
     }
 
     /// Bytes queued.
@@ -138,6 +182,8 @@ impl OutQueue {
     pub(crate) fn clear<W: Wire + ?Sized>(&mut self, link: &W) {
         self.bufs.clear();
         self.total = 0;
+        self.file_total = 0;
+        self.recount(link);
         link.set_pending(0);
     }
 
@@ -164,6 +210,9 @@ impl OutQueue {
         appended?;
         self.current_outbuf_count += data.len() as u64;
         self.total += data.len() as u64;
+        if self.total > adj.outbuf_high_watermark || self.spilled > 0 {
+            self.recount(link);
+        }
         link.set_pending(self.total);
         Ok(())
     }
@@ -188,7 +237,10 @@ impl OutQueue {
 
     /// Queues a file body, sent with `sendfile`.
     fn push_file<W: Wire + ?Sized>(&mut self, link: &W, file: FileBuffer) {
+        // A file is sent from where it is: it counts against the watermark
+        // as ever, not as spilled bytes.
         self.total += file.len();
+        self.file_total += file.len();
         self.bufs.push_back(OutBuffer::File(file));
         self.current_outbuf_count = 0;
         link.set_pending(self.total);
@@ -211,6 +263,7 @@ impl OutQueue {
             if front.is_empty() {
                 break;
             }
+            let from_file = matches!(front, OutBuffer::File(_));
             let r = match front.front() {
                 Front::Mem(s) => sys::send(fd, s),
                 Front::File { file, offset, len } => {
@@ -231,6 +284,9 @@ impl OutQueue {
                 Ok(n) => {
                     front.skip(n as u64);
                     self.total -= n as u64;
+                    if from_file {
+                        self.file_total -= n as u64;
+                    }
                     sent_any = true;
                     link.server().counters.sent(n);
                 }
@@ -257,6 +313,9 @@ impl OutQueue {
                 .is_some_and(|b| b.is_empty() && !b.is_small(KEEP_OUTBUF_CAPACITY))
         {
             self.bufs.clear();
+        }
+        if self.spilled > 0 {
+            self.recount(link);
         }
         link.set_pending(self.total);
         if sent_any {
@@ -302,7 +361,10 @@ impl OutQueue {
                 return Err(ClientDisconnected);
             }
             self.flush_or_break(link)?;
-            if self.total <= hw {
+            if self.total <= hw || self.may_spill(link) {
+                // Below the watermark, or the rest may go to the
+                // connection's temporary file: the worker goes on (and is
+                // soon free); the I/O thread sends what is buffered.
                 break;
             }
             let since = self.last_sent_ms.max(began_ms);

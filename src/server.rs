@@ -102,6 +102,7 @@ impl ServerHandle {
             self.pool.figures(),
             dropped,
             (upgrades.open(), upgrades.total()),
+            self.shared.spilled.load(Ordering::Relaxed),
         )
     }
 

@@ -40,6 +40,20 @@ pub(crate) struct ServerShared {
     /// With `proxy_protocol`: the peers whose connections must begin with a
     /// PROXY protocol header (`trusted_proxy`).
     pub(crate) proxy_protocol: Option<TrustedProxies>,
+    /// Response bytes buffered beyond `outbuf_high_watermark`, all
+    /// connections together (`outbuf_spill_total`); each connection's
+    /// output buffers keep their share counted (`output.rs`).
+    ///
+    /// Workers (writing), the I/O thread (sending) and the last holder of
+    /// a connection (dropping it) add and take away concurrently: each
+    /// queue only ever takes away what it added (its `spilled` share, kept
+    /// under its own lock), so the sum never wraps, and a dropped queue
+    /// gives back all of its share (`Link`'s `Drop`). The check against
+    /// `outbuf_spill_total` and the add are not one step: writers racing
+    /// past it overshoot by at most one write each, which the limit
+    /// tolerates (it bounds a disk, not a buffer). Relaxed: no other
+    /// memory is published through it. Raced by `tests/spill.rs`.
+    pub(crate) spilled: AtomicU64,
     /// When the last warning about a bad PROXY protocol header was logged
     /// (milliseconds since the epoch, plus one; 0 for never): a
     /// misconfigured load balancer must not flood the log.
@@ -102,6 +116,7 @@ impl ServerShared {
             proxy,
             proxy_protocol,
             last_proxy_warning: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
             upgrades,
             handover,
             receive_clocks: AtomicUsize::new(0),

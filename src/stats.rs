@@ -177,6 +177,7 @@ impl Counters {
         pool: PoolFigures,
         access_log_dropped: u64,
         (upgraded_open, upgraded_total): (u64, u64),
+        bytes_spilled: u64,
     ) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let io = &self.io.0;
@@ -193,6 +194,7 @@ impl Counters {
             proxy_header_errors: get(&work.proxy_header_errors),
             streaming_responses: get(&work.streaming),
             bytes_pushed: get(&work.bytes_pushed),
+            bytes_spilled,
             requests_received: get(&io.requests),
             parse_errors: get(&io.parse_errors),
             requests_shed: get(&io.shed),
@@ -297,6 +299,10 @@ pub struct Stats {
     pub streaming_responses: u64,
     /// Body bytes pushed through body senders since the start.
     pub bytes_pushed: u64,
+    /// Response bytes buffered beyond `outbuf_high_watermark` now, all
+    /// connections together (generated bodies that ran ahead of slow
+    /// clients, in temporary files; bounded by `outbuf_spill_total`).
+    pub bytes_spilled: u64,
 }
 
 impl Stats {
@@ -439,6 +445,12 @@ impl Stats {
             "counter",
             "Body bytes pushed through body senders.",
             &[("", self.bytes_pushed)],
+        );
+        metric(
+            "spilled_bytes",
+            "gauge",
+            "Response bytes buffered beyond outbuf_high_watermark, in temporary files.",
+            &[("", self.bytes_spilled)],
         );
         metric(
             "upgraded_connections_open",

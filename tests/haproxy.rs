@@ -69,6 +69,9 @@ defaults
     timeout connect 5s
     timeout client 30s
     timeout server 30s
+    # A check's own timeout is otherwise its interval (100 ms), which a
+    # machine busy with other tests can miss three times running.
+    timeout check 5s
 
 frontend via_v2
     bind 127.0.0.1:{v2_port}
