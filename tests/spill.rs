@@ -211,3 +211,41 @@ backend_tests! {
         assert_eq!(request(s.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").text(), "plain");
     }
 }
+
+/// A reader of the pattern that counts what it produced.
+struct Counted(Pattern, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+backend_tests! {
+    fn a_client_that_leaves_stops_the_generation(poll: bool) {
+        // Running ahead must not mean generating for nobody: once the
+        // client is gone, the next send fails and the body is not pulled
+        // again.
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let produced = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&produced);
+        let total = 512 * MIB;
+        let s = start(
+            move |_req: &mut Request| {
+                let body = Counted(Pattern { at: 0, total }, std::sync::Arc::clone(&seen));
+                Response::new(200).with_body(Body::from_reader(body, Some(total as u64)))
+            },
+            tuned(poll),
+        );
+        let c = stalled(&s, "/");
+        drop(c);
+        wait_until(Duration::from_secs(20), || {
+            let st = s.handle.stats();
+            st.threads_busy == 0 && st.bytes_spilled == 0
+        });
+        let made = produced.load(Ordering::Relaxed);
+        assert!(made < 256 * MIB, "{made}");
+    }
+}
