@@ -361,6 +361,15 @@ impl Request {
         self.conn.disconnected()
     }
 
+    /// The connection, for an `http` request's
+    /// [`ConnectionInfo`](crate::http_interop::ConnectionInfo), which
+    /// answers [`client_disconnected`](Self::client_disconnected) after the
+    /// request was converted.
+    #[cfg(feature = "http")]
+    pub(crate) fn connection(&self) -> Arc<dyn Connection> {
+        Arc::clone(&self.conn)
+    }
+
     /// The parsed head.
     pub(crate) fn head(&self) -> &RequestHead {
         &self.head
