@@ -78,7 +78,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::Weak;
 
 use crate::logging::escaped;
 use crate::request::Connection;
@@ -362,8 +362,9 @@ pub struct ConnectionInfo {
     pub script_name: String,
     /// [`Request::server_software`] (the `ident` setting).
     pub server_software: String,
-    /// The connection, for [`client_disconnected`](Self::client_disconnected).
-    conn: Option<Arc<dyn Connection>>,
+    /// The connection, for [`client_disconnected`](Self::client_disconnected):
+    /// weak, so that extras an application keeps never hold a socket open.
+    conn: Option<Weak<dyn Connection>>,
 }
 
 impl ConnectionInfo {
@@ -377,16 +378,22 @@ impl ConnectionInfo {
             url_scheme: req.url_scheme().to_string(),
             script_name: req.script_name().to_string(),
             server_software: req.server_software().to_string(),
-            conn: Some(req.connection()),
+            conn: req.connection(),
         }
     }
 
     /// True once the client has gone away
     /// ([`Request::client_disconnected`]; the same caveat: the server only
     /// notices while a request runs when `channel_request_lookahead` > 0).
-    /// Always false for a `ConnectionInfo` made by hand.
+    /// True too once the server let go of the connection (it was closed):
+    /// a `ConnectionInfo` kept after its request does not keep the
+    /// connection open. Always false for a `ConnectionInfo` made by hand
+    /// or from a [`Request::for_test`].
     pub fn client_disconnected(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.disconnected())
+        match &self.conn {
+            Some(weak) => weak.upgrade().is_none_or(|c| c.disconnected()),
+            None => false,
+        }
     }
 
     /// The client's address and port as a [`SocketAddr`], when the address
@@ -698,6 +705,7 @@ mod tests {
     use super::*;
     use std::error::Error as _;
     use std::io::Read;
+    use std::sync::Arc;
 
     fn parts(method: &str, target: &str, headers: &[(&str, &str)]) -> http::request::Parts {
         Request::for_test(method, target, headers, b"")

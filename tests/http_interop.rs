@@ -500,3 +500,28 @@ fn connection_info_sees_the_client_go() {
         .recv_timeout(Duration::from_secs(15))
         .expect("the handler's verdict"));
 }
+
+#[test]
+fn extras_kept_after_the_request_do_not_hold_the_connection_open() {
+    let kept: Arc<Mutex<Vec<ConnectionInfo>>> = Arc::default();
+    let k = kept.clone();
+    let s = serve(
+        move |req: HttpRequest| {
+            if let (Some(info), Ok(mut k)) = (req.extensions().get::<ConnectionInfo>(), k.lock()) {
+                k.push(info.clone());
+            }
+            http::Response::new("kept")
+        },
+        adj(false),
+    );
+    let mut c = Client::connect(s.addr);
+    let r = c.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.text(), "kept");
+    c.assert_closed();
+    // The server let go of the connection: the kept extras say so.
+    wait_until(Duration::from_secs(10), || {
+        kept.lock()
+            .map(|k| k.first().is_some_and(|i| i.client_disconnected()))
+            .unwrap_or(false)
+    });
+}
