@@ -46,6 +46,8 @@
 //!   `connection_limit`).
 //! * Switching protocols: [`Response::upgrade`] and [`Upgraded`] (a
 //!   handler on a thread of its own, never on a worker).
+//! * The `http` crate's types (feature `http`, off by default):
+//!   `http_interop`, `HttpApp`, `serve_http`.
 //! * Restarting without losing a request: SIGUSR2, [`ServerHandle::handover`],
 //!   [`Program`].
 //! * Where this server deliberately differs from waitress (it is stricter
@@ -68,6 +70,8 @@ mod fuzzing;
 mod grammar;
 mod handover;
 mod http_date;
+#[cfg(feature = "http")]
+pub mod http_interop;
 mod limits;
 mod link;
 mod listener;
@@ -104,6 +108,8 @@ pub use buffers::RequestBody;
 pub use error::{Error, HttpError};
 pub use handover::Program;
 pub use http_date::{build_http_date, parse_http_date};
+#[cfg(feature = "http")]
+pub use http_interop::{serve_http, HttpApp};
 pub use listener::ListenAddr;
 pub use parser::Version;
 pub use push::{BodySender, Pushed, SendError};

@@ -51,6 +51,11 @@ pub(crate) trait Connection: Send + Sync {
     fn environ(&self) -> &ConnEnviron;
     /// The client went away.
     fn disconnected(&self) -> bool;
+    /// A connection with a socket behind it (everything but [`Detached`]).
+    #[cfg(feature = "http")]
+    fn is_live(&self) -> bool {
+        true
+    }
 }
 
 /// A connection that is only an environ (a request made for a test, or an
@@ -62,6 +67,10 @@ impl Connection for Detached {
         &self.0
     }
     fn disconnected(&self) -> bool {
+        false
+    }
+    #[cfg(feature = "http")]
+    fn is_live(&self) -> bool {
         false
     }
 }
@@ -359,6 +368,18 @@ impl Request {
     /// until the response is sent.
     pub fn client_disconnected(&self) -> bool {
         self.conn.disconnected()
+    }
+
+    /// The connection, for an `http` request's
+    /// [`ConnectionInfo`](crate::http_interop::ConnectionInfo), which
+    /// answers [`client_disconnected`](Self::client_disconnected) after the
+    /// request was converted; `None` for a request on no connection (never
+    /// disconnected). Weak: the socket closes with the last strong
+    /// reference, and an application may keep the extras longer than the
+    /// request.
+    #[cfg(feature = "http")]
+    pub(crate) fn connection(&self) -> Option<std::sync::Weak<dyn Connection>> {
+        self.conn.is_live().then(|| Arc::downgrade(&self.conn))
     }
 
     /// The parsed head.

@@ -1,0 +1,1074 @@
+//! The [`http`] crate's types, for applications and libraries written
+//! against them (feature `http`, off by default).
+//!
+//! * A request's head as [`http::request::Parts`]
+//!   ([`Request::to_http_parts`]), or the whole request as
+//!   [`http::Request<RequestBody>`] ([`Request::into_http`],
+//!   [`Request::take_http`]), with the server's extras in its extensions
+//!   ([`ConnectionInfo`]).
+//! * [`http::Response<B>`] (any `B: Into<Body>`) as a [`Response`]
+//!   (`Response::try_from`), and back (`http::Response::<Body>::try_from`).
+//! * [`HttpApp`] and [`serve_http`]: serving an
+//!   application written as `Fn(http::Request<RequestBody>) ->
+//!   http::Response<B>`.
+//! * [`http::StatusCode`] → [`Response`], [`Version`] ↔ [`http::Version`],
+//!   [`http::HeaderMap`] into and out of a response
+//!   ([`Response::add_http_headers`], [`Response::http_headers`]) and out of
+//!   a request ([`Request::http_headers`]).
+//!
+//! ```
+//! use maitred::http_interop::ConnectionInfo;
+//! use maitred::{Request, RequestBody};
+//!
+//! fn hello(req: http::Request<RequestBody>) -> http::Response<String> {
+//!     let who = req
+//!         .extensions()
+//!         .get::<ConnectionInfo>()
+//!         .map_or("?", |c| c.remote_addr.as_str());
+//!     http::Response::builder()
+//!         .header(http::header::CONTENT_TYPE, "text/plain")
+//!         .body(format!("{} {} from {who}\n", req.method(), req.uri()))
+//!         .unwrap_or_default()
+//! }
+//!
+//! // Served with `maitred::serve_http(hello, adj)`; tried here by hand:
+//! let req = Request::for_test("GET", "/hi?x=1", &[], b"").into_http()?;
+//! let resp = maitred::Response::try_from(hello(req))?;
+//! assert_eq!(resp.header("content-type"), Some("text/plain"));
+//! # Ok::<(), maitred::http_interop::ConversionError>(())
+//! ```
+//!
+//! # What each conversion does
+//!
+//! | from | to | how | can fail when |
+//! |---|---|---|---|
+//! | method | [`http::Method`] | as sent | never for what the parser accepts (a token) |
+//! | request-target | [`http::Uri`] | as sent ([`Request::uri`]): origin-form (path and query; a fragment is dropped by `http`), absolute-form (scheme, authority, path), `*` | `http` refuses a character the parser lets through (`<`, `>`, `` ` `` in the path, `<`, `>` in the query) or a target over 65,534 bytes (possible only with a raised `max_request_line_size`) |
+//! | version | [`http::Version`] | `HTTP_10`, `HTTP_11` | never |
+//! | header fields | [`http::HeaderMap`] | names lower-cased (as `http` keeps them), values as bytes; one value per field name, **repeated fields stay combined** with `", "` as the server delivers them (see below) | a name over 65,535 bytes, more fields than a `HeaderMap` holds (about 24,000; both possible only with raised limits); never for a value: every byte the parser accepts in a value (HTAB, SP, visible ASCII, obs-text 0x80–0xFF) is one [`http::HeaderValue::from_bytes`] accepts |
+//! | the server's extras | [`ConnectionInfo`] in the extensions | remote address and port, server name and port, URL scheme, `script_name`, `server_software`, whether the client is gone | never |
+//! | body | [`RequestBody`] | moved | never |
+//! | [`http::StatusCode`] | status | its number | never (both take 100–999) |
+//! | [`http::HeaderMap`] | response headers | in the map's order (every value of a name together, in the order appended), names lower-case | a value that is not UTF-8 (`http` holds bytes, a [`Response`] text): an error, never a lossy rewrite |
+//! | response extensions | reason phrase | a [`ReasonPhrase`] there is sent as the reason; other extensions are dropped | never |
+//! | `B: Into<Body>` | [`Body`] | `Into` (`String`, `Vec<u8>`, `&'static str`, `&'static [u8]`, `File`, `Body`, and `()` for no body) | never |
+//!
+//! The other way, a [`Response`] → [`http::Response<Body>`] fails for a
+//! header name or value `http` refuses (the response writer would refuse
+//! them too) and for a [`Response::upgrade`], which has no `http` form.
+//!
+//! What the server checks in every response is still checked after a
+//! conversion: a hop-by-hop header (`Connection`, `Transfer-Encoding`, ...)
+//! from an `http` application makes the response a 500, as from any
+//! application (see [`App`]).
+//!
+//! ## Repeated request fields
+//!
+//! The parser combines repeated fields into one value joined with `", "`
+//! (RFC 9110 §5.3; waitress does the same for the WSGI environ), so
+//! `HeaderMap::get_all` yields that one combined value. They are not split
+//! back: where the original lines ended is no longer known, and a comma
+//! may be part of a value (a quoted string, a date), so a split could make
+//! fields the client never sent. A list-valued field is read by splitting
+//! the value on commas, as for a client that sent one line.
+//!
+//! Thread: a worker thread (the conversions run where the application
+//! does).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Weak;
+
+use crate::logging::escaped;
+use crate::request::Connection;
+use crate::{Adjustments, App, Body, Error, HttpError, Request, RequestBody, Response, Version};
+
+/// Which part of a request or response could not be converted
+/// ([`ConversionError::part`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Part {
+    /// The request method.
+    Method,
+    /// The request-target.
+    Uri,
+    /// The HTTP version (only HTTP/1.0 and HTTP/1.1 are a [`Version`]).
+    Version,
+    /// A header field's name.
+    HeaderName,
+    /// A header field's value.
+    HeaderValue,
+    /// The number of header fields (more than a [`http::HeaderMap`] holds).
+    HeaderCount,
+    /// The status code (`http` takes 100 to 999).
+    Status,
+    /// A [`Response::upgrade`], which has no `http` form.
+    Upgrade,
+}
+
+/// Why a value could not be converted between maitred's types and the
+/// `http` crate's. Never a panic: every fallible `http` constructor is
+/// called through its `Result`.
+///
+/// Its [`Display`](fmt::Display) names the part and quotes the offending
+/// text (escaped as in the server's log, at most 64 bytes of it);
+/// [`source`](std::error::Error::source) is `http`'s own error where there
+/// is one.
+#[derive(Debug)]
+pub struct ConversionError {
+    part: Part,
+    status: u16,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ConversionError {
+    fn new(
+        part: Part,
+        status: u16,
+        message: String,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> ConversionError {
+        ConversionError {
+            part,
+            status,
+            message,
+            source,
+        }
+    }
+
+    /// What could not be converted.
+    pub fn part(&self) -> Part {
+        self.part
+    }
+
+    /// The status a server answers when a request could not be converted:
+    /// 400, or 414 for a request-target too long for `http`, or 431 for a
+    /// header name too long or too many fields; 500 for a response (the
+    /// application's fault).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+impl fmt::Display for ConversionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConversionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// How much of an offending text an error message quotes.
+const QUOTED_MAX: usize = 64;
+
+/// `text` for an error message: escaped as in the log, cut at
+/// [`QUOTED_MAX`] bytes (with how long it really is).
+fn quoted(text: &[u8]) -> String {
+    match text.get(..QUOTED_MAX) {
+        Some(head) if text.len() > QUOTED_MAX => {
+            format!("\"{}\"... ({} bytes)", escaped(head), text.len())
+        }
+        _ => format!("\"{}\"", escaped(text)),
+    }
+}
+
+/// The longest request-target `http::Uri` holds (its `MAX_LEN`).
+const URI_MAX: usize = u16::MAX as usize - 1;
+/// The longest header name `http::HeaderName` holds.
+const HEADER_NAME_MAX: usize = u16::MAX as usize;
+
+fn method_error(method: &str, e: http::method::InvalidMethod) -> ConversionError {
+    ConversionError::new(
+        Part::Method,
+        400,
+        format!(
+            "the method {} is not one http::Method accepts",
+            quoted(method.as_bytes())
+        ),
+        Some(Box::new(e)),
+    )
+}
+
+fn uri_error(target: &str, e: http::uri::InvalidUri) -> ConversionError {
+    let status = if target.len() > URI_MAX { 414 } else { 400 };
+    ConversionError::new(
+        Part::Uri,
+        status,
+        format!(
+            "the request-target {} is not one http::Uri accepts ({e})",
+            quoted(target.as_bytes())
+        ),
+        Some(Box::new(e)),
+    )
+}
+
+/// Whose fields are converted: what a failure answers differs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The client's: 400, or 431 for what is too large.
+    Request,
+    /// The application's: 500.
+    Response,
+}
+
+impl Side {
+    fn status(self, too_large: bool) -> u16 {
+        match (self, too_large) {
+            (Side::Response, _) => 500,
+            (Side::Request, true) => 431,
+            (Side::Request, false) => 400,
+        }
+    }
+}
+
+fn name_error(name: &[u8], e: http::header::InvalidHeaderName, side: Side) -> ConversionError {
+    let too_long = name.len() > HEADER_NAME_MAX;
+    let why = if too_long {
+        format!("it is over {HEADER_NAME_MAX} bytes")
+    } else {
+        e.to_string()
+    };
+    ConversionError::new(
+        Part::HeaderName,
+        side.status(too_long),
+        format!(
+            "the header name {} is not one http::HeaderName accepts ({why})",
+            quoted(name)
+        ),
+        Some(Box::new(e)),
+    )
+}
+
+fn value_error(name: &[u8], value: &[u8], why: &str, side: Side) -> ConversionError {
+    ConversionError::new(
+        Part::HeaderValue,
+        side.status(false),
+        format!(
+            "the value {} of header {} {why}",
+            quoted(value),
+            quoted(name)
+        ),
+        None,
+    )
+}
+
+fn count_error(n: usize, e: http::header::MaxSizeReached, side: Side) -> ConversionError {
+    let whose = match side {
+        Side::Request => "request",
+        Side::Response => "response",
+    };
+    ConversionError::new(
+        Part::HeaderCount,
+        side.status(true),
+        format!("the {whose} has {n} header fields, more than an http::HeaderMap holds"),
+        Some(Box::new(e)),
+    )
+}
+
+/// `n` header fields (name, value as bytes) as a [`http::HeaderMap`].
+fn header_map<'a>(
+    n: usize,
+    fields: impl Iterator<Item = (&'a str, &'a [u8])>,
+    side: Side,
+) -> Result<http::HeaderMap, ConversionError> {
+    let mut map = http::HeaderMap::try_with_capacity(n).map_err(|e| count_error(n, e, side))?;
+    for (name, value) in fields {
+        let name = name.as_bytes();
+        let hname = http::HeaderName::from_bytes(name).map_err(|e| name_error(name, e, side))?;
+        let hvalue = http::HeaderValue::from_bytes(value).map_err(|e| {
+            let why = format!("is not one http::HeaderValue accepts ({e})");
+            value_error(name, value, &why, side)
+        })?;
+        map.try_append(hname, hvalue)
+            .map_err(|e| count_error(n, e, side))?;
+    }
+    Ok(map)
+}
+
+impl From<Version> for http::Version {
+    fn from(v: Version) -> http::Version {
+        match v {
+            Version::Http10 => http::Version::HTTP_10,
+            Version::Http11 => http::Version::HTTP_11,
+        }
+    }
+}
+
+impl TryFrom<http::Version> for Version {
+    type Error = ConversionError;
+
+    /// HTTP/1.0 and HTTP/1.1; any other version (0.9, 2, 3) is an error.
+    fn try_from(v: http::Version) -> Result<Version, ConversionError> {
+        if v == http::Version::HTTP_10 {
+            Ok(Version::Http10)
+        } else if v == http::Version::HTTP_11 {
+            Ok(Version::Http11)
+        } else {
+            Err(ConversionError::new(
+                Part::Version,
+                500,
+                format!("{v:?} is not a version this server speaks (HTTP/1.0, HTTP/1.1)"),
+                None,
+            ))
+        }
+    }
+}
+
+/// The server's extras for a request converted to `http` types, in its
+/// [`extensions`](http::Request::extensions): what the WSGI environ has
+/// beyond the method, target, version and headers.
+///
+/// ```
+/// use maitred::http_interop::ConnectionInfo;
+///
+/// let req = maitred::Request::for_test("GET", "/", &[], b"").into_http()?;
+/// let info = req.extensions().get::<ConnectionInfo>().expect("always there");
+/// assert_eq!(info.remote_addr, "127.0.0.1");
+/// assert_eq!(info.remote_socket_addr(), Some(([127, 0, 0, 1], 50000).into()));
+/// assert_eq!(info.url_scheme, "http");
+/// assert!(!info.client_disconnected());
+/// # Ok::<(), maitred::http_interop::ConversionError>(())
+/// ```
+///
+/// The fields are public to read and to set (for a test of an `http`
+/// application: start from [`ConnectionInfo::default`]); more may come,
+/// so it cannot be written as a literal.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// [`Request::remote_addr`]: the client's address (`"localhost"` on a
+    /// unix socket), or what a trusted proxy said it is.
+    pub remote_addr: String,
+    /// [`Request::remote_port`] (`None` on a unix socket).
+    pub remote_port: Option<u16>,
+    /// [`Request::server_name`] (the `server_name` setting, or the host a
+    /// trusted proxy forwarded).
+    pub server_name: String,
+    /// [`Request::server_port`] (`None` on a unix socket).
+    pub server_port: Option<u16>,
+    /// [`Request::url_scheme`]: `http`, or `https` from the `url_scheme`
+    /// setting or a trusted proxy.
+    pub url_scheme: String,
+    /// [`Request::script_name`]: the `url_prefix` setting. The URI's path
+    /// still starts with it (it is the target as sent).
+    pub script_name: String,
+    /// [`Request::server_software`] (the `ident` setting).
+    pub server_software: String,
+    /// The connection, for [`client_disconnected`](Self::client_disconnected):
+    /// weak, so that extras an application keeps never hold a socket open.
+    conn: Option<Weak<dyn Connection>>,
+}
+
+impl ConnectionInfo {
+    /// The extras of `req`.
+    pub fn of(req: &Request) -> ConnectionInfo {
+        ConnectionInfo {
+            remote_addr: req.remote_addr().to_string(),
+            remote_port: req.remote_port(),
+            server_name: req.server_name().to_string(),
+            server_port: req.server_port(),
+            url_scheme: req.url_scheme().to_string(),
+            script_name: req.script_name().to_string(),
+            server_software: req.server_software().to_string(),
+            conn: req.connection(),
+        }
+    }
+
+    /// True once the client has gone away
+    /// ([`Request::client_disconnected`]; the same caveat: the server only
+    /// notices while a request runs when `channel_request_lookahead` > 0).
+    /// True too once the server let go of the connection (it was closed):
+    /// a `ConnectionInfo` kept after its request does not keep the
+    /// connection open. Always false for a `ConnectionInfo` made by hand
+    /// or from a [`Request::for_test`].
+    pub fn client_disconnected(&self) -> bool {
+        match &self.conn {
+            Some(weak) => weak.upgrade().is_none_or(|c| c.disconnected()),
+            None => false,
+        }
+    }
+
+    /// The client's address and port as a [`SocketAddr`], when the address
+    /// is an IP address and there is a port (`None` on a unix socket, or
+    /// for a proxy's obfuscated identifier such as `_hidden`).
+    pub fn remote_socket_addr(&self) -> Option<SocketAddr> {
+        let ip: IpAddr = self.remote_addr.parse().ok()?;
+        Some(SocketAddr::new(ip, self.remote_port?))
+    }
+}
+
+impl fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("remote_addr", &self.remote_addr)
+            .field("remote_port", &self.remote_port)
+            .field("server_name", &self.server_name)
+            .field("server_port", &self.server_port)
+            .field("url_scheme", &self.url_scheme)
+            .field("script_name", &self.script_name)
+            .field("server_software", &self.server_software)
+            .field("client_disconnected", &self.client_disconnected())
+            .finish()
+    }
+}
+
+/// A reason phrase for the status line, in an [`http::Response`]'s
+/// extensions (the `http` crate has no field for one): converting the
+/// response to a [`Response`] sends it instead of the standard phrase, and
+/// a [`Response`] with its own phrase carries one when converted to
+/// `http`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonPhrase(pub Cow<'static, str>);
+
+impl Request {
+    /// The head as [`http::request::Parts`]: method, URI (the
+    /// request-target as sent), version, headers (repeated fields stay
+    /// combined with `", "`) and, in the extensions, a [`ConnectionInfo`].
+    /// See [the module](crate::http_interop) for each part's edge cases.
+    ///
+    /// Errors: a part that `http` cannot hold (a request-target with `<`,
+    /// say); see [`ConversionError::part`].
+    pub fn to_http_parts(&self) -> Result<http::request::Parts, ConversionError> {
+        let method = http::Method::from_bytes(self.method().as_bytes())
+            .map_err(|e| method_error(self.method(), e))?;
+        let target = self.uri();
+        let uri = http::Uri::try_from(target).map_err(|e| uri_error(target, e))?;
+        let headers = self.http_headers()?;
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.method = method;
+        parts.uri = uri;
+        parts.version = self.version().into();
+        parts.headers = headers;
+        parts.extensions.insert(ConnectionInfo::of(self));
+        Ok(parts)
+    }
+
+    /// The request's header fields as a [`http::HeaderMap`] (names
+    /// lower-cased, repeated fields combined as the server delivers them).
+    ///
+    /// Errors: a name over 65,535 bytes, or more fields than a map holds.
+    pub fn http_headers(&self) -> Result<http::HeaderMap, ConversionError> {
+        header_map(self.headers().count(), self.headers(), Side::Request)
+    }
+
+    /// The whole request as an [`http::Request`], its body moved in.
+    ///
+    /// Errors: as [`to_http_parts`](Self::to_http_parts).
+    pub fn into_http(mut self) -> Result<http::Request<RequestBody>, ConversionError> {
+        self.take_http()
+    }
+
+    /// Like [`into_http`](Self::into_http) for a request the application
+    /// was lent (`&mut Request`): the body is taken, leaving an empty one
+    /// (as [`take_body`](Self::take_body)). On an error nothing is taken.
+    pub fn take_http(&mut self) -> Result<http::Request<RequestBody>, ConversionError> {
+        let parts = self.to_http_parts()?;
+        Ok(http::Request::from_parts(parts, self.take_body()))
+    }
+}
+
+/// For `http::Response<()>`: no body.
+impl From<()> for Body {
+    fn from((): ()) -> Body {
+        Body::Empty
+    }
+}
+
+/// A status code as a [`Response`] with no headers and no body.
+impl From<http::StatusCode> for Response {
+    fn from(code: http::StatusCode) -> Response {
+        Response::new(code.as_u16())
+    }
+}
+
+impl Response {
+    /// Appends every field of `headers`, in the map's order (the values of
+    /// one name together); names are `http`'s, lower-case.
+    ///
+    /// Errors: a value that is not UTF-8 (`http` holds obs-text bytes, a
+    /// [`Response`] holds text). Then nothing is appended.
+    pub fn add_http_headers(&mut self, headers: &http::HeaderMap) -> Result<(), ConversionError> {
+        let mut fields = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            let text = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+                value_error(
+                    name.as_str().as_bytes(),
+                    value.as_bytes(),
+                    "is not UTF-8, and a response's header values are text",
+                    Side::Response,
+                )
+            })?;
+            fields.push((name.as_str().to_owned(), text.to_owned()));
+        }
+        self.headers_mut().extend(
+            fields
+                .into_iter()
+                .map(|(n, v)| (Cow::Owned(n), Cow::Owned(v))),
+        );
+        Ok(())
+    }
+
+    /// The headers as a [`http::HeaderMap`].
+    ///
+    /// Errors: a name or value `http` refuses (one the response writer
+    /// would refuse too: not a token, a control character).
+    pub fn http_headers(&self) -> Result<http::HeaderMap, ConversionError> {
+        let fields = self
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_ref(), v.as_bytes()));
+        header_map(self.headers().len(), fields, Side::Response)
+    }
+
+    /// The status as a [`http::StatusCode`].
+    ///
+    /// Errors: a code outside 100 to 999 (the writer answers such a
+    /// response with a 500).
+    pub fn http_status(&self) -> Result<http::StatusCode, ConversionError> {
+        http::StatusCode::from_u16(self.status()).map_err(|e| {
+            ConversionError::new(
+                Part::Status,
+                500,
+                format!(
+                    "the status {} is not one http::StatusCode accepts",
+                    self.status()
+                ),
+                Some(Box::new(e)),
+            )
+        })
+    }
+}
+
+impl<B: Into<Body>> TryFrom<http::Response<B>> for Response {
+    type Error = ConversionError;
+
+    /// Status, headers ([`add_http_headers`](Response::add_http_headers)),
+    /// a [`ReasonPhrase`] from the extensions, and the body through `Into`.
+    /// The version is not used (the server answers in the request's).
+    ///
+    /// Errors: a header value that is not UTF-8.
+    fn try_from(r: http::Response<B>) -> Result<Response, ConversionError> {
+        let (mut parts, body) = r.into_parts();
+        let mut resp = Response::new(parts.status.as_u16());
+        resp.add_http_headers(&parts.headers)?;
+        if let Some(ReasonPhrase(reason)) = parts.extensions.remove::<ReasonPhrase>() {
+            resp = resp.with_reason(reason);
+        }
+        Ok(resp.with_body(body))
+    }
+}
+
+impl TryFrom<Response> for http::Response<Body> {
+    type Error = ConversionError;
+
+    /// Status, headers, body; a reason phrase of the response's own as a
+    /// [`ReasonPhrase`] extension. The version is `http`'s default
+    /// (HTTP/1.1).
+    ///
+    /// Errors: a status outside 100 to 999, a header `http` refuses, a
+    /// [`Response::upgrade`].
+    fn try_from(r: Response) -> Result<http::Response<Body>, ConversionError> {
+        if let Some(protocol) = r.upgrade_protocol() {
+            return Err(ConversionError::new(
+                Part::Upgrade,
+                500,
+                format!(
+                    "an upgrade to {} has no http::Response form",
+                    quoted(protocol.as_bytes())
+                ),
+                None,
+            ));
+        }
+        let status = r.http_status()?;
+        let headers = r.http_headers()?;
+        let (_, reason, _, body) = r.into_parts();
+        let mut out = http::Response::new(body);
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        if let Some(reason) = reason {
+            out.extensions_mut().insert(ReasonPhrase(reason));
+        }
+        Ok(out)
+    }
+}
+
+/// An application written against the `http` crate's types, served as a
+/// maitred [`App`]: `Fn(http::Request<RequestBody>) -> http::Response<B>`
+/// with `B: Into<Body>` (astra's shape).
+///
+/// For each request it converts the request ([`Request::take_http`]),
+/// calls the handler, and converts its response (`Response::try_from`):
+///
+/// * a request `http` cannot hold (see [the module](crate::http_interop))
+///   is answered with the status of [`ConversionError::status`] (400, 414
+///   or 431) and a body that says what was wrong, in the server's error
+///   format; the handler is not called, and an info line is logged;
+/// * a response that cannot be converted (a header value that is not
+///   UTF-8) is answered 500 with the server's generic body, and the error
+///   is logged as `Exception while serving <path>: ...`, as for an
+///   application that panicked.
+///
+/// Everything else is as for any [`App`]: a panic in the handler is a 500,
+/// the server's response rules apply to what it returns.
+///
+/// ```no_run
+/// use maitred::{Adjustments, HttpApp, RequestBody};
+///
+/// let app = HttpApp::new(|req: http::Request<RequestBody>| {
+///     http::Response::new(format!("you asked for {}\n", req.uri().path()))
+/// });
+/// let adj = Adjustments::default().listen(&["127.0.0.1:8080"]);
+/// maitred::serve(app, adj)?; // or maitred::serve_http(handler, adj)
+/// # Ok::<(), maitred::Error>(())
+/// ```
+pub struct HttpApp<F> {
+    handler: F,
+}
+
+impl<F> HttpApp<F> {
+    /// Wraps `handler`.
+    pub fn new(handler: F) -> HttpApp<F> {
+        HttpApp { handler }
+    }
+}
+
+impl<F> fmt::Debug for HttpApp<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpApp").finish_non_exhaustive()
+    }
+}
+
+impl<F, B> App for HttpApp<F>
+where
+    F: Fn(http::Request<RequestBody>) -> http::Response<B> + Send + Sync + 'static,
+    B: Into<Body>,
+{
+    fn call(&self, req: &mut Request) -> Response {
+        let http_req = match req.take_http() {
+            Ok(r) => r,
+            Err(e) => {
+                crate::log_info!(
+                    "Request not convertible to http types, answered {}: {} {}: {e}",
+                    e.status(),
+                    req.method(),
+                    escaped(req.path_bytes())
+                );
+                return error_response(req, &HttpError::new(e.status(), e.to_string()));
+            }
+        };
+        match Response::try_from((self.handler)(http_req)) {
+            Ok(r) => r,
+            Err(e) => {
+                crate::log_error!(
+                    "Exception while serving {}: the application's http::Response could not be converted: {e}",
+                    escaped(req.path_bytes())
+                );
+                error_response(
+                    req,
+                    &HttpError::internal_server_error(
+                        "The server encountered an unexpected internal server error",
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// `err` as an application's response, in the server's error format.
+fn error_response(req: &Request, err: &HttpError) -> Response {
+    let ident = Some(req.server_software()).filter(|s| !s.is_empty());
+    Response::new(err.code())
+        .with_header("Content-Type", "text/plain; charset=utf-8")
+        .with_body(err.body(ident))
+}
+
+/// Serves an `http`-typed application until SIGINT or SIGTERM:
+/// [`serve`](crate::serve) with [`HttpApp::new(handler)`](HttpApp).
+pub fn serve_http<F, B>(handler: F, adj: Adjustments) -> Result<(), Error>
+where
+    F: Fn(http::Request<RequestBody>) -> http::Response<B> + Send + Sync + 'static,
+    B: Into<Body>,
+{
+    crate::serve(HttpApp::new(handler), adj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::io::Read;
+    use std::sync::Arc;
+
+    fn parts(method: &str, target: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        Request::for_test(method, target, headers, b"")
+            .to_http_parts()
+            .expect("convertible")
+    }
+
+    #[test]
+    fn head_parts() {
+        let p = parts(
+            "PURGE",
+            "/a/b%20c?x=1&y",
+            &[("X-Custom", "one"), ("Host", "example.com")],
+        );
+        assert_eq!(p.method.as_str(), "PURGE");
+        assert_eq!(p.uri.path(), "/a/b%20c");
+        assert_eq!(p.uri.query(), Some("x=1&y"));
+        assert_eq!(p.uri.authority(), None);
+        assert_eq!(p.version, http::Version::HTTP_11);
+        assert_eq!(p.headers["x-custom"], "one");
+        assert_eq!(p.headers[http::header::HOST], "example.com");
+        let info = p.extensions.get::<ConnectionInfo>().expect("extras");
+        assert_eq!(info.remote_addr, "127.0.0.1");
+        assert_eq!(info.remote_port, Some(50000));
+        assert_eq!(info.server_name, "waitress.invalid");
+        assert_eq!(info.server_port, Some(8080));
+        assert_eq!(info.url_scheme, "http");
+        assert_eq!(info.script_name, "");
+        assert_eq!(info.server_software, "maitred");
+        assert!(!info.client_disconnected());
+    }
+
+    #[test]
+    fn target_forms() {
+        let p = parts(
+            "GET",
+            "http://example.com:8080/p?q",
+            &[("Host", "example.com:8080")],
+        );
+        assert_eq!(p.uri.scheme_str(), Some("http"));
+        assert_eq!(p.uri.host(), Some("example.com"));
+        assert_eq!(p.uri.port_u16(), Some(8080));
+        assert_eq!(p.uri.path(), "/p");
+        assert_eq!(p.uri.query(), Some("q"));
+        assert_eq!(parts("OPTIONS", "*", &[]).uri, "*");
+        // `http` keeps no fragment.
+        let p = parts("GET", "/a?b#frag", &[]);
+        assert_eq!(p.uri.path(), "/a");
+        assert_eq!(p.uri.query(), Some("b"));
+        // `"`, `{`, `}`, `|`, `\`, `^` are accepted by both.
+        assert_eq!(parts("GET", "/{\"a\"}|\\^", &[]).uri.path(), "/{\"a\"}|\\^");
+    }
+
+    #[test]
+    fn repeated_fields_stay_combined_and_values_stay_bytes() {
+        let p = parts(
+            "GET",
+            "/",
+            &[
+                ("Accept", "a/b"),
+                ("accept", "c/d"),
+                ("X-Latin", "caf\u{e9}"),
+            ],
+        );
+        let all: Vec<_> = p.headers.get_all("accept").iter().collect();
+        assert_eq!(all, ["a/b, c/d"]);
+        // obs-text passes both parsers: the bytes are kept.
+        assert_eq!(p.headers["x-latin"].as_bytes(), "caf\u{e9}".as_bytes());
+        assert!(p.headers["x-latin"].to_str().is_err());
+    }
+
+    /// `raw` parsed, on a connection with other extras than
+    /// `Request::for_test`'s.
+    fn request_on_test_environ(raw: &[u8]) -> Request {
+        let mut p = crate::parser::RequestParser::new(crate::parser::ParserConfig::default());
+        p.received(raw);
+        let crate::parser::Parsed::Request(head, body) = p.into_parsed() else {
+            panic!("a valid request");
+        };
+        Request::detached(head, body, test_environ())
+    }
+
+    #[test]
+    fn http_10() {
+        let req = request_on_test_environ(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(
+            req.to_http_parts().expect("ok").version,
+            http::Version::HTTP_10
+        );
+    }
+
+    fn test_environ() -> crate::request::ConnEnviron {
+        crate::request::ConnEnviron {
+            script_name: Arc::from("/app"),
+            remote_addr: Arc::from("::1"),
+            remote_port: Some(4711),
+            server_name: Arc::from("example.com"),
+            server_port: None,
+            url_scheme: Cow::Borrowed("https"),
+            ident: Arc::from(""),
+        }
+    }
+
+    #[test]
+    fn a_target_http_refuses_is_a_clear_error() {
+        let mut req = Request::for_test("POST", "/a<b>", &[], b"kept");
+        let e = req.take_http().expect_err("http refuses '<'");
+        assert_eq!(e.part(), Part::Uri);
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            e.to_string(),
+            "the request-target \"/a<b>\" is not one http::Uri accepts (invalid uri character)"
+        );
+        assert!(e.source().is_some_and(|s| s.is::<http::uri::InvalidUri>()));
+        // Nothing was taken.
+        assert_eq!(req.body().to_vec().expect("body"), b"kept");
+        assert_eq!(
+            Request::for_test("GET", "/?a>b", &[], b"")
+                .to_http_parts()
+                .expect_err("q")
+                .part(),
+            Part::Uri
+        );
+        assert!(Request::for_test("GET", "/a`b", &[], b"")
+            .into_http()
+            .is_err());
+    }
+
+    #[test]
+    fn header_errors_never_panic() {
+        // The parser never gives these; the conversion still refuses them
+        // with an error.
+        let e = header_map(1, [("x-a", &b"a\x01b"[..])].into_iter(), Side::Request)
+            .expect_err("a control byte");
+        assert_eq!(e.part(), Part::HeaderValue);
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("\"a\\x01b\""), "{e}");
+        let e = header_map(1, [("bad name", &b"v"[..])].into_iter(), Side::Request)
+            .expect_err("a space");
+        assert_eq!((e.part(), e.status()), (Part::HeaderName, 400));
+        let long = "n".repeat(HEADER_NAME_MAX + 1);
+        let e = header_map(1, [(long.as_str(), &b"v"[..])].into_iter(), Side::Request)
+            .expect_err("too long");
+        assert_eq!((e.part(), e.status()), (Part::HeaderName, 431));
+        assert!(e.to_string().contains("... (65536 bytes)"), "{e}");
+        assert!(e.to_string().contains("over 65535 bytes"), "{e}");
+        let e = header_map(40_000, std::iter::empty(), Side::Request).expect_err("too many");
+        assert_eq!((e.part(), e.status()), (Part::HeaderCount, 431));
+        // Appending past the map's size, with a count that did not say so.
+        let names: Vec<String> = (0..40_000).map(|i| format!("h{i}")).collect();
+        let e = header_map(
+            1,
+            names.iter().map(|n| (n.as_str(), &b"v"[..])),
+            Side::Response,
+        )
+        .expect_err("too many");
+        assert_eq!((e.part(), e.status()), (Part::HeaderCount, 500));
+    }
+
+    #[test]
+    fn body_moves() {
+        let req = Request::for_test("POST", "/", &[("Content-Type", "text/plain")], b"hello");
+        let r = req.into_http().expect("ok");
+        assert_eq!(r.headers()["content-length"], "5");
+        let mut body = r.into_body();
+        let mut s = String::new();
+        body.read_to_string(&mut s).expect("read");
+        assert_eq!(s, "hello");
+    }
+
+    #[test]
+    fn connection_info() {
+        let req = request_on_test_environ(b"GET /app/x HTTP/1.1\r\nHost: h\r\n\r\n");
+        let r = req.into_http().expect("ok");
+        assert_eq!(r.uri().path(), "/app/x");
+        let info = r.extensions().get::<ConnectionInfo>().expect("extras");
+        assert_eq!(info.script_name, "/app");
+        assert_eq!(info.url_scheme, "https");
+        assert_eq!(info.server_port, None);
+        assert_eq!(info.server_software, "");
+        assert_eq!(
+            info.remote_socket_addr(),
+            Some(SocketAddr::new(
+                IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1]),
+                4711
+            ))
+        );
+        let mut made = ConnectionInfo::default();
+        assert!(!made.client_disconnected());
+        made.remote_addr = "localhost".into();
+        assert_eq!(made.remote_socket_addr(), None);
+        assert!(format!("{made:?}").contains("client_disconnected: false"));
+    }
+
+    fn bytes(body: &Body) -> &[u8] {
+        match body {
+            Body::Bytes(b) => b,
+            Body::Empty => b"",
+            other => panic!("not bytes: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn http_response_to_response() {
+        let mut h = http::Response::builder()
+            .status(http::StatusCode::CREATED)
+            .header("Content-Type", "application/json")
+            .header("Set-Cookie", "a=1")
+            .header("Set-Cookie", "b=2")
+            .header("X-Utf8", "caf\u{e9}")
+            .body(String::from("{}"))
+            .expect("valid");
+        h.extensions_mut().insert(ReasonPhrase("Made".into()));
+        let r = Response::try_from(h).expect("ok");
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.reason(), "Made");
+        let headers: Vec<(&str, &str)> = r.headers().iter().map(|(n, v)| (&**n, &**v)).collect();
+        assert_eq!(
+            headers,
+            [
+                ("content-type", "application/json"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("x-utf8", "caf\u{e9}"),
+            ]
+        );
+        assert_eq!(bytes(r.body()), b"{}");
+        let r = Response::try_from(http::Response::new(vec![1u8, 2])).expect("ok");
+        assert_eq!(
+            (r.status(), r.reason(), bytes(r.body())),
+            (200, "OK", &[1u8, 2][..])
+        );
+        let r = Response::try_from(http::Response::new("static")).expect("ok");
+        assert_eq!(bytes(r.body()), b"static");
+        let r = Response::try_from(http::Response::new(())).expect("ok");
+        assert!(matches!(r.body(), Body::Empty));
+        let r = Response::try_from(http::Response::new(Body::from_chunks(["a"]))).expect("ok");
+        assert!(matches!(r.body(), Body::Chunks(_)));
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_an_error() {
+        let mut h = http::Response::new(());
+        let v = http::HeaderValue::from_bytes(b"caf\xe9").expect("obs-text");
+        h.headers_mut()
+            .insert("x-ok", http::HeaderValue::from_static("fine"));
+        h.headers_mut().insert("x-latin1", v);
+        let e = Response::try_from(h).expect_err("not UTF-8");
+        assert_eq!((e.part(), e.status()), (Part::HeaderValue, 500));
+        assert_eq!(
+            e.to_string(),
+            "the value \"caf\\xe9\" of header \"x-latin1\" is not UTF-8, and a response's header values are text"
+        );
+        // Nothing appended on an error.
+        let mut r = Response::new(200);
+        let mut map = http::HeaderMap::new();
+        map.insert("x-ok", http::HeaderValue::from_static("fine"));
+        map.insert(
+            "x-bad",
+            http::HeaderValue::from_bytes(b"\xff").expect("obs-text"),
+        );
+        assert!(r.add_http_headers(&map).is_err());
+        assert!(r.headers().is_empty());
+    }
+
+    #[test]
+    fn response_to_http_response() {
+        let r = Response::new(404)
+            .with_header("Content-Type", "text/plain")
+            .with_header("X-A", "1")
+            .with_header("x-a", "2")
+            .with_body("gone");
+        let h = http::Response::<Body>::try_from(r).expect("ok");
+        assert_eq!(h.status(), http::StatusCode::NOT_FOUND);
+        let xa: Vec<_> = h.headers().get_all("x-a").iter().collect();
+        assert_eq!(xa, ["1", "2"]);
+        assert!(h.extensions().get::<ReasonPhrase>().is_none());
+        assert_eq!(bytes(h.body()), b"gone");
+        let h =
+            http::Response::<Body>::try_from(Response::new(299).with_reason("Fine")).expect("ok");
+        assert_eq!(
+            h.extensions().get::<ReasonPhrase>(),
+            Some(&ReasonPhrase("Fine".into()))
+        );
+        // And back: the phrase survives.
+        assert_eq!(Response::try_from(h).expect("ok").reason(), "Fine");
+
+        let e = http::Response::<Body>::try_from(Response::new(1000)).expect_err("status");
+        assert_eq!(e.part(), Part::Status);
+        assert!(e.source().is_some());
+        let e = http::Response::<Body>::try_from(Response::new(200).with_header("a b", "v"))
+            .expect_err("name");
+        assert_eq!((e.part(), e.status()), (Part::HeaderName, 500));
+        let e = http::Response::<Body>::try_from(Response::new(200).with_header("a", "x\r\ny"))
+            .expect_err("value");
+        assert_eq!(e.part(), Part::HeaderValue);
+        let e = http::Response::<Body>::try_from(Response::upgrade("echo", |_| {}))
+            .expect_err("upgrade");
+        assert_eq!(e.part(), Part::Upgrade);
+        assert_eq!(
+            e.to_string(),
+            "an upgrade to \"echo\" has no http::Response form"
+        );
+    }
+
+    #[test]
+    fn status_and_version() {
+        let r = Response::from(http::StatusCode::IM_A_TEAPOT);
+        assert_eq!(r.status(), 418);
+        assert!(r.headers().is_empty() && r.body().is_empty());
+        assert_eq!(r.http_status().expect("ok"), http::StatusCode::IM_A_TEAPOT);
+        assert_eq!(http::Version::from(Version::Http10), http::Version::HTTP_10);
+        assert_eq!(http::Version::from(Version::Http11), http::Version::HTTP_11);
+        assert_eq!(
+            Version::try_from(http::Version::HTTP_11).expect("ok"),
+            Version::Http11
+        );
+        assert_eq!(
+            Version::try_from(http::Version::HTTP_10).expect("ok"),
+            Version::Http10
+        );
+        let e = Version::try_from(http::Version::HTTP_2).expect_err("h2");
+        assert_eq!(e.part(), Part::Version);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quoted(b"a\"\n"), "\"a\"\\x0a\"");
+        let long = [b'x'; 100];
+        assert_eq!(
+            quoted(&long),
+            format!("\"{}\"... (100 bytes)", "x".repeat(64))
+        );
+    }
+
+    #[test]
+    fn app_answers_what_cannot_be_converted() {
+        let app = HttpApp::new(|_req: http::Request<RequestBody>| -> http::Response<()> {
+            panic!("not called for a request http refuses")
+        });
+        let mut req = Request::for_test("GET", "/<x>", &[], b"");
+        let r = app.call(&mut req);
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        let body = String::from_utf8(bytes(r.body()).to_vec()).expect("text");
+        assert!(
+            body.starts_with("Bad Request\r\n\r\nthe request-target \"/<x>\""),
+            "{body}"
+        );
+        assert!(body.ends_with("(generated by maitred)"), "{body}");
+
+        let app = HttpApp::new(|_req: http::Request<RequestBody>| {
+            let mut r = http::Response::new("x");
+            r.headers_mut().insert(
+                "x-bad",
+                http::HeaderValue::from_bytes(b"\xff").expect("obs-text"),
+            );
+            r
+        });
+        let r = app.call(&mut Request::for_test("GET", "/", &[], b""));
+        assert_eq!(r.status(), 500);
+        let body = String::from_utf8(bytes(r.body()).to_vec()).expect("text");
+        assert!(body.contains("unexpected internal server error"), "{body}");
+        assert!(!body.contains("x-bad"), "details stay in the log: {body}");
+    }
+}
