@@ -86,6 +86,10 @@ pub(crate) struct OutQueue {
     file_total: u64,
 }
 
+/// How often a writer held at the high watermark by `outbuf_spill_total`
+/// (not by its own connection's limit) looks whether room was made.
+const SPILL_RECHECK_MS: u64 = 100;
+
 fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -379,7 +383,14 @@ impl OutQueue {
                 link.server().counters.not_reading();
                 return Err(ClientDisconnected);
             }
-            let left = (limit_ms > 0).then(|| Duration::from_millis(limit_ms - stalled_ms));
+            let mut left = (limit_ms > 0).then(|| Duration::from_millis(limit_ms - stalled_ms));
+            if self.total - self.file_total < adj.outbuf_spill_limit {
+                // Held back by the server-wide total only: other
+                // connections draining make room without this socket
+                // becoming writable, so look again now and then.
+                let recheck = Duration::from_millis(SPILL_RECHECK_MS);
+                left = Some(left.map_or(recheck, |l| l.min(recheck)));
+            }
             // The loop shuts the socket down when it gives up on the
             // connection (graceful stop over, client gone), which ends
             // this wait at once.
