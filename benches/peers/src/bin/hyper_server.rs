@@ -7,7 +7,15 @@
 //! `GET /` → `Hello, World!`; `POST /echo` → the body back (collected, sent
 //! with Content-Length); `POST /upload` → the body read and counted, the
 //! count back; `GET /file` → FILE, read in 256 KiB chunks with
-//! `tokio::fs::File`, sent with Content-Length.
+//! `tokio::fs::File`, sent with Content-Length; `GET /events` →
+//! server-sent events, as maitred's `sse` example sends them: one publisher
+//! task sends every subscriber an event every 100 ms (`id: <n>`,
+//! `data: <n>`, `n` from 1) through a `tokio::sync::broadcast` channel, and
+//! each subscriber's body yields them as they come (chunked). A subscriber
+//! that falls [`SSE_BACKLOG`] events behind loses its connection, as the
+//! `sse` example drops one that falls a high watermark behind. (The
+//! example's 15 s keep-alive comment and `Last-Event-ID` replay are left
+//! out: the benchmark does not use them.)
 //!
 //! `--pipeline-flush` sets hyper's `pipeline_flush(true)` (default off, as in
 //! hyper): hyper then gathers the responses to requests that arrived
@@ -36,11 +44,85 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::ReusableBoxFuture;
 
 /// Size of each read of the file route.
 const CHUNK: usize = 256 * 1024;
 
-type ResBody = Either<Full<Bytes>, FileBody>;
+/// How often the publisher sends an event.
+const SSE_INTERVAL: Duration = Duration::from_millis(100);
+/// Events the broadcast channel keeps for a subscriber that is behind.
+const SSE_BACKLOG: usize = 128;
+
+type ResBody = Either<Full<Bytes>, Either<FileBody, EventsBody>>;
+
+/// One event's bytes on the wire.
+fn frame(id: u64) -> Bytes {
+    Bytes::from(format!("id: {id}\ndata: {id}\n\n"))
+}
+
+/// The publisher: an event every `SSE_INTERVAL` to every subscriber, on a
+/// fixed schedule (a late tick is sent at once; the next ones stay on time).
+async fn publisher(tx: broadcast::Sender<Bytes>) {
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + SSE_INTERVAL, SSE_INTERVAL);
+    let mut id: u64 = 0;
+    loop {
+        tick.tick().await;
+        id += 1;
+        // An error only says that nobody subscribes now.
+        let _ = tx.send(frame(id));
+    }
+}
+
+type Recv = (
+    Result<Bytes, broadcast::error::RecvError>,
+    broadcast::Receiver<Bytes>,
+);
+
+async fn recv(mut rx: broadcast::Receiver<Bytes>) -> Recv {
+    let r = rx.recv().await;
+    (r, rx)
+}
+
+/// A subscriber's body: the broadcast events, one frame each. This is
+/// `StreamBody::new(BroadcastStream::new(rx))` from tokio-stream, written
+/// out (the same reusable boxed `recv` future) to spare a dependency.
+struct EventsBody {
+    next: ReusableBoxFuture<'static, Recv>,
+}
+
+impl EventsBody {
+    fn new(rx: broadcast::Receiver<Bytes>) -> Self {
+        EventsBody {
+            next: ReusableBoxFuture::new(recv(rx)),
+        }
+    }
+}
+
+impl Body for EventsBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let (r, rx) = match self.next.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(v) => v,
+        };
+        self.next.set(recv(rx));
+        match r {
+            Ok(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Err(broadcast::error::RecvError::Closed) => Poll::Ready(None),
+            Err(broadcast::error::RecvError::Lagged(n)) => Poll::Ready(Some(Err(
+                io::Error::other(format!("subscriber {n} events behind: dropped")),
+            ))),
+        }
+    }
+}
 
 /// A response body that reads a file in `CHUNK`-sized pieces.
 struct FileBody {
@@ -105,6 +187,7 @@ fn full(
 async fn app(
     req: Request<Incoming>,
     file: Arc<Option<PathBuf>>,
+    events: broadcast::Sender<Bytes>,
 ) -> Result<Response<ResBody>, Infallible> {
     let res = match (req.method(), req.uri().path()) {
         (_, "/") => full(
@@ -151,11 +234,11 @@ async fn app(
             None => full(StatusCode::NOT_FOUND, "text/plain", "no file was given\n"),
             Some(path) => match open(path).await {
                 Ok((f, len)) => {
-                    let mut res = Response::new(Either::Right(FileBody {
+                    let mut res = Response::new(Either::Right(Either::Left(FileBody {
                         file: f,
                         buf: BytesMut::with_capacity(CHUNK),
                         remaining: len,
-                    }));
+                    })));
                     if let Ok(v) = "application/octet-stream".parse() {
                         res.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
                     }
@@ -168,6 +251,21 @@ async fn app(
                 ),
             },
         },
+        (&Method::GET, "/events") => {
+            let mut res = Response::new(Either::Right(Either::Right(EventsBody::new(
+                events.subscribe(),
+            ))));
+            let h = res.headers_mut();
+            h.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/event-stream"),
+            );
+            h.insert(
+                hyper::header::CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static("no-cache"),
+            );
+            res
+        }
         _ => full(StatusCode::NOT_FOUND, "text/plain", "404 Not Found\n"),
     };
     Ok(res)
@@ -202,6 +300,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let (events, _) = broadcast::channel(SSE_BACKLOG);
+    tokio::spawn(publisher(events.clone()));
     eprintln!("hyper_server: serving on http://{addr} (pipeline_flush {pipeline_flush})");
     loop {
         let stream = match listener.accept().await {
@@ -215,8 +315,9 @@ async fn main() {
         };
         let _ = stream.set_nodelay(true);
         let file = file.clone();
+        let events = events.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| app(req, file.clone()));
+            let svc = service_fn(move |req| app(req, file.clone(), events.clone()));
             // Errors here are clients going away mid-request (wrk stops
             // that way); nothing to report.
             let _ = http1::Builder::new()
