@@ -45,7 +45,9 @@
 //!   connection limit for hostile clients (`request_head_timeout`,
 //!   `connection_limit`).
 //! * Switching protocols: [`Response::upgrade`] and [`Upgraded`] (a
-//!   handler on a thread of its own, never on a worker).
+//!   handler on a thread of its own, never on a worker); WebSocket with
+//!   the `websocket` feature (`maitred::websocket`: the handshake and a
+//!   blocking `WebSocket`).
 //! * Restarting without losing a request: SIGUSR2, [`ServerHandle::handover`],
 //!   [`Program`].
 //! * Where this server deliberately differs from waitress (it is stricter
@@ -91,6 +93,8 @@ mod trigger;
 mod trusted;
 mod upgrade;
 mod waker;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 mod writer;
 
 #[doc = include_str!("../DIFFERENCES.md")]
