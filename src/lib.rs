@@ -131,6 +131,12 @@ pub mod __private {
     pub use crate::receiver::ChunkedReceiver;
     pub use crate::trusted::TrustedProxies;
 
+    /// The WebSocket frame decoder and encoders (sans I/O).
+    #[cfg(feature = "websocket")]
+    pub mod websocket {
+        pub use crate::websocket::sans_io::*;
+    }
+
     /// The PROXY protocol v1/v2 parser (and its test encoders).
     pub mod proxy_protocol {
         pub use crate::proxy_protocol::{
