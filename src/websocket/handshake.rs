@@ -257,7 +257,7 @@ impl Handshake {
         let chosen = protocol.clone();
         let mut r = Response::upgrade("websocket", move |stream| {
             let config = config.unwrap_or_else(|| Config::for_stream(&stream));
-            match WebSocket::with_config(stream, config, chosen) {
+            match WebSocket::open(stream, config, chosen) {
                 Ok(ws) => handler(ws),
                 Err(e) => crate::log_error!("WebSocket: could not set up the connection: {e}"),
             }

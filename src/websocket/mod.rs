@@ -667,11 +667,17 @@ impl WebSocket {
     /// be had (the process is out of descriptors).
     pub fn new(stream: Upgraded) -> io::Result<WebSocket> {
         let config = Config::for_stream(&stream);
-        WebSocket::with_config(stream, config, None)
+        WebSocket::open(stream, config, None)
+    }
+
+    /// [`new`](WebSocket::new) with `config` instead of the server's
+    /// setting and the defaults.
+    pub fn with_config(stream: Upgraded, config: Config) -> io::Result<WebSocket> {
+        WebSocket::open(stream, config, None)
     }
 
     /// A WebSocket with `config`, the subprotocol the handshake chose.
-    pub(crate) fn with_config(
+    pub(crate) fn open(
         stream: Upgraded,
         config: Config,
         protocol: Option<String>,
