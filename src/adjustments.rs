@@ -651,6 +651,14 @@ settings! {
         kind: Int, default: "1000", waitress: new,
         help: "Most connections that switched protocols (101 Switching Protocols) open at once; past it, an upgrade is answered 503 with Retry-After: 1, and 0 refuses every upgrade (not in waitress).",
     }
+    /// Read by the `websocket` feature's `WebSocket`s (through the
+    /// upgraded stream they run on); without the feature it has no effect.
+    /// A frame header that announces a message past it fails the
+    /// connection at once, before the payload is read.
+    websocket_max_message_size: u64 {
+        kind: Int, default: "16777216", waitress: new,
+        help: "Largest WebSocket message (fragments together) in bytes, with the websocket feature; a larger one closes the connection with code 1009 (not in waitress).",
+    }
 }
 
 /// waitress's `asbool`.

@@ -45,7 +45,12 @@
 //!   connection limit for hostile clients (`request_head_timeout`,
 //!   `connection_limit`).
 //! * Switching protocols: [`Response::upgrade`] and [`Upgraded`] (a
-//!   handler on a thread of its own, never on a worker).
+//!   handler on a thread of its own, never on a worker); WebSocket with
+//!   the `websocket` feature (`maitred::websocket`: the handshake and a
+//!   blocking `WebSocket`).
+//! * Long responses that hold no worker: pushed bodies ([`Body::channel`],
+//!   server-sent events) and generated bodies that run ahead of slow
+//!   clients into temporary files (`outbuf_spill_limit`).
 //! * The `http` crate's types (feature `http`, off by default):
 //!   `http_interop`, `HttpApp`, `serve_http`.
 //! * Restarting without losing a request: SIGUSR2, [`ServerHandle::handover`],
@@ -96,6 +101,8 @@ mod trigger;
 mod trusted;
 mod upgrade;
 mod waker;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 mod writer;
 
 #[doc = include_str!("../DIFFERENCES.md")]
@@ -134,6 +141,12 @@ pub mod __private {
     };
     pub use crate::receiver::ChunkedReceiver;
     pub use crate::trusted::TrustedProxies;
+
+    /// The WebSocket frame decoder and encoders (sans I/O).
+    #[cfg(feature = "websocket")]
+    pub mod websocket {
+        pub use crate::websocket::sans_io::*;
+    }
 
     /// The PROXY protocol v1/v2 parser (and its test encoders).
     pub mod proxy_protocol {

@@ -103,7 +103,10 @@ impl ServerShared {
             body_timeout_ms: adj.request_body_timeout.saturating_mul(1000),
             min_body_rate: adj.min_request_body_rate,
         };
-        let upgrades = Upgrades::new(adj.upgraded_connection_limit);
+        let upgrades = Upgrades::new(
+            adj.upgraded_connection_limit,
+            adj.websocket_max_message_size,
+        );
         ServerShared {
             adj,
             app,

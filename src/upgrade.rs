@@ -58,6 +58,8 @@ struct Inner {
     spawned: AtomicU64,
     /// The descriptors of the open upgraded streams, by id.
     open: Mutex<HashMap<u64, RawFd>>,
+    /// The `websocket_max_message_size` setting, for the streams.
+    websocket_max_message_size: u64,
 }
 
 /// The server's upgraded connections (see the module docs).
@@ -80,7 +82,7 @@ impl Drop for Reservation {
 }
 
 impl Upgrades {
-    pub(crate) fn new(limit: usize) -> Upgrades {
+    pub(crate) fn new(limit: usize, websocket_max_message_size: u64) -> Upgrades {
         Upgrades {
             inner: Arc::new(Inner {
                 limit,
@@ -89,6 +91,7 @@ impl Upgrades {
                 next_id: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),
                 open: Mutex::new(HashMap::new()),
+                websocket_max_message_size,
             }),
         }
     }
@@ -177,6 +180,7 @@ impl Handoff {
             stream,
             leftover,
             pos: 0,
+            websocket_max_message_size: self.upgrades.inner.websocket_max_message_size,
         };
         // A thread that is gone (it panicked before waiting) drops the
         // stream with the error: the socket closes.
@@ -272,6 +276,9 @@ pub struct Upgraded {
     stream: Stream,
     leftover: Vec<u8>,
     pos: usize,
+    /// The server's `websocket_max_message_size` (what a WebSocket over
+    /// this stream takes by default).
+    websocket_max_message_size: u64,
 }
 
 impl fmt::Debug for Upgraded {
@@ -304,7 +311,14 @@ impl Upgraded {
             stream,
             leftover: Vec::new(),
             pos: 0,
+            websocket_max_message_size: self.websocket_max_message_size,
         })
+    }
+
+    /// The server's `websocket_max_message_size` setting.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn websocket_max_message_size(&self) -> u64 {
+        self.websocket_max_message_size
     }
 
     /// Sets how long a read may wait (`None`: for ever).
