@@ -398,6 +398,17 @@ settings! {
         kind: Int, default: "4", waitress: same,
         help: "Number of threads used to run the application.",
     }
+    /// I/O threads, each with its own dispatcher loop (poller, trigger,
+    /// timers) over its share of the connections; the worker pool, the
+    /// statistics and the settings are shared. 1 is waitress's model; 0 is
+    /// one per available core, at most [`Adjustments::MAX_IO_THREADS`].
+    /// The first loop runs on the thread that calls `run` (or `serve`) and
+    /// accepts every connection, handing each to the loop with the fewest
+    /// (see the README's "Several I/O threads").
+    io_threads: usize {
+        kind: Int, default: "1", waitress: new,
+        help: "I/O threads, each running its own loop over its share of the connections (0: one per core, at most 64); the workers are shared (not in waitress).",
+    }
     trusted_proxy: Option<String> {
         kind: OptStr, default: "", metavar: "ADDR",
         waitress: "same name; lists and CIDR ranges are new",
@@ -721,6 +732,22 @@ impl Adjustments {
     /// [`validate`](Adjustments::validate) refuses a larger value, naming the
     /// setting.
     pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 60 * 60;
+
+    /// The most I/O threads (`io_threads`): beyond a few dozen loops, the
+    /// one that accepts, and the shared worker pool, are the limit.
+    pub const MAX_IO_THREADS: usize = 64;
+
+    /// The I/O threads this server runs: `io_threads`, or for 0 one per
+    /// available core (1 where that cannot be told), at most
+    /// [`MAX_IO_THREADS`](Self::MAX_IO_THREADS).
+    pub fn io_thread_count(&self) -> usize {
+        match self.io_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(Self::MAX_IO_THREADS),
+            n => n.min(Self::MAX_IO_THREADS),
+        }
+    }
 
     /// The table entry of a setting.
     #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::answer::{answer, as_seen, About, Why};
 use crate::conn::{Action, Answer, AnswerKind, Conn, Now, Received};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role, Token};
 use crate::error::HttpError;
+use crate::home::Home;
 use crate::link::{HandOver, Job, Link};
 use crate::output::{log_socket_error, LoopOut, Wire};
 use crate::pool::ThreadedTaskDispatcher;
@@ -77,7 +78,7 @@ impl LoopEnv {
 pub(crate) struct ChannelDispatcher {
     link: Arc<Link>,
     conn: Conn,
-    /// Counted in the server's `receive_clocks`.
+    /// Counted in its loop's `receive_clocks`.
     clocked: bool,
     /// The map registered it (and the statistics count it open until it
     /// is dropped; a refused connection never is).
@@ -94,7 +95,7 @@ impl Drop for ChannelDispatcher {
         }
         if self.clocked {
             self.link
-                .server
+                .home
                 .receive_clocks
                 .fetch_sub(1, Ordering::Relaxed);
         }
@@ -107,6 +108,7 @@ impl ChannelDispatcher {
     pub(crate) fn new(
         sock: OwnedFd,
         server: Arc<ServerShared>,
+        home: Arc<Home>,
         origin: ConnEnviron,
         proxied: bool,
     ) -> ChannelDispatcher {
@@ -115,7 +117,7 @@ impl ChannelDispatcher {
             conn.expect_proxy_header();
         }
         ChannelDispatcher {
-            link: Arc::new(Link::new(sock, server, origin)),
+            link: Arc::new(Link::new(sock, server, home, origin)),
             conn,
             clocked: false,
             registered: false,
@@ -186,7 +188,7 @@ impl ChannelDispatcher {
         let running = self.conn.clock_running();
         if running != self.clocked {
             self.clocked = running;
-            let clocks = &self.link.server.receive_clocks;
+            let clocks = &self.link.home.receive_clocks;
             if running {
                 clocks.fetch_add(1, Ordering::Relaxed);
             } else {

@@ -74,6 +74,7 @@ mod error;
 mod fuzzing;
 mod grammar;
 mod handover;
+mod home;
 mod http_date;
 #[cfg(feature = "http")]
 pub mod http_interop;
@@ -81,6 +82,7 @@ mod limits;
 mod link;
 mod listener;
 pub mod logging;
+mod loops;
 mod notify;
 mod output;
 mod parser;

@@ -83,6 +83,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::conn::{Received, Released};
 use crate::dispatcher::Token;
+use crate::home::Home;
 use crate::output::{OutQueue, Wire};
 use crate::push::{Push, PushTarget};
 use crate::request::{ConnEnviron, Connection};
@@ -159,6 +160,8 @@ pub(crate) struct Link {
     /// Milliseconds since the server's epoch.
     last_activity: AtomicU64,
     pub(crate) server: Arc<ServerShared>,
+    /// The loop the connection lives in: the one a worker wakes.
+    pub(crate) home: Arc<Home>,
     pub(crate) origin: ConnEnviron,
 }
 
@@ -252,7 +255,12 @@ fn kept(s: u32) -> u32 {
 }
 
 impl Link {
-    pub(crate) fn new(sock: OwnedFd, server: Arc<ServerShared>, origin: ConnEnviron) -> Link {
+    pub(crate) fn new(
+        sock: OwnedFd,
+        server: Arc<ServerShared>,
+        home: Arc<Home>,
+        origin: ConnEnviron,
+    ) -> Link {
         let now = server.now_ms();
         Link {
             sock,
@@ -265,6 +273,7 @@ impl Link {
             push: Mutex::new(None),
             last_activity: AtomicU64::new(now),
             server,
+            home,
             origin,
         }
     }
@@ -278,7 +287,7 @@ impl Link {
     /// Asks the I/O thread to look at this connection again.
     pub(crate) fn notify_loop(&self) {
         let token = Token::from_u64(self.token.load(Ordering::Relaxed));
-        self.server.notifier.notify(token);
+        self.home.notifier.notify(token);
     }
 
     pub(crate) fn last_activity(&self) -> u64 {

@@ -7,6 +7,14 @@
 //! * `EMFILE`, `ENFILE` and the like on `accept` are logged and followed by
 //!   a 100 ms pause of that listener; `ECONNABORTED` is ignored. None of
 //!   them stops the server.
+//! * With several I/O threads (`io_threads`), the listeners are in the
+//!   first loop, which accepts every connection and hands each to the loop
+//!   holding the fewest (itself included), or, at `connection_limit`, to
+//!   the loop whose best candidate to close for room is the best of all
+//!   (`home.rs`). One acceptor for every kind of listener (TCP, unix,
+//!   inherited, socket-activated: a descriptor cannot be split into one
+//!   `SO_REUSEPORT` socket per loop), and a spread that follows the loops'
+//!   load rather than a hash of the client's address.
 //!
 //! Thread: the I/O thread.
 
@@ -20,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel::{ChannelDispatcher, LoopEnv};
 use crate::dispatcher::{Cx, Dispatcher, Progress, Role};
+use crate::home::Accepted;
 use crate::request::ConnEnviron;
 use crate::shared::ServerShared;
 use crate::sys::{self, Addr};
@@ -78,6 +87,9 @@ pub(crate) struct Listener {
     unix_path: Option<PathBuf>,
     backoff_until: Option<Instant>,
     stopping: bool,
+    /// Where the search for the least loaded loop starts (the loop after
+    /// the last one chosen), so that ties go round.
+    next_loop: usize,
 }
 
 impl Listener {
@@ -96,6 +108,7 @@ impl Listener {
             unix_path,
             backoff_until: None,
             stopping: false,
+            next_loop: 0,
         }
     }
 
@@ -121,6 +134,40 @@ impl Listener {
         // waitress (the template's values).
         origin
     }
+}
+
+/// The loop a new connection goes to: below `connection_limit`, the one
+/// holding the fewest connections (counting those on their way), the
+/// first such after the last chosen; at the limit, the one whose best
+/// candidate to close is the best of all (it makes room, or refuses),
+/// or the least loaded when no loop has one.
+fn choose_loop(shared: &ServerShared, next_loop: &mut usize) -> usize {
+    let loops = &shared.loops;
+    let n = loops.len();
+    if n == 1 {
+        return 0;
+    }
+    if shared.channels.load(std::sync::atomic::Ordering::Relaxed) >= shared.connection_limit {
+        let best = (0..n)
+            .map(|i| (loops[i].census.best_victim(), i))
+            .min()
+            .filter(|&(rank, _)| rank != u64::MAX);
+        if let Some((_, i)) = best {
+            return i;
+        }
+    }
+    let mut choice = *next_loop % n;
+    let mut fewest = usize::MAX;
+    for k in 0..n {
+        let i = (*next_loop + k) % n;
+        let load = loops[i].load();
+        if load < fewest {
+            fewest = load;
+            choice = i;
+        }
+    }
+    *next_loop = choice + 1;
+    choice
 }
 
 impl Dispatcher<LoopEnv> for Listener {
@@ -182,12 +229,22 @@ impl Dispatcher<LoopEnv> for Listener {
                                 Addr::Inet(a) => t.trusts_ip(a.ip()),
                                 Addr::Unix(_) => t.trusts("localhost"),
                             });
-                    cx.admit(Box::new(ChannelDispatcher::new(
-                        conn,
-                        Arc::clone(&self.shared),
-                        origin,
-                        proxied,
-                    )));
+                    let home = choose_loop(&self.shared, &mut self.next_loop);
+                    if home == 0 {
+                        cx.admit(Box::new(ChannelDispatcher::new(
+                            conn,
+                            Arc::clone(&self.shared),
+                            Arc::clone(&self.shared.loops[0]),
+                            origin,
+                            proxied,
+                        )));
+                    } else {
+                        self.shared.loops[home].hand(Accepted {
+                            sock: conn,
+                            origin,
+                            proxied,
+                        });
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Drained,
                 Err(e)

@@ -4,7 +4,9 @@
 //!
 //! One [`Server`] serves every listener it was given (TCP addresses, a
 //! unix-domain socket, or inherited descriptors) from one I/O thread: the
-//! thread that calls [`Server::run`].
+//! thread that calls [`Server::run`]; with `io_threads` above 1, that
+//! thread's loop accepts and hands connections to the others, each on a
+//! thread of its own (`loops.rs`).
 //!
 //! * At `connection_limit` open client connections, accepting goes on:
 //!   each new connection is admitted by closing the connection most
@@ -49,8 +51,10 @@ use crate::channel::LoopEnv;
 use crate::dispatcher::{new_poller, Backend, Map};
 use crate::error::Error;
 use crate::handover::Program;
+use crate::home::Home;
 use crate::link::Job;
 use crate::listener::{ListenAddr, Listener};
+use crate::loops::{IoLoop, Others};
 use crate::parser::ParserConfig;
 use crate::pool::ThreadedTaskDispatcher;
 use crate::proxy_headers::ProxyConfig;
@@ -65,10 +69,6 @@ use crate::App;
 
 /// How often what admission at `connection_limit` did is logged (at most).
 const ADMISSION_REPORT: Duration = Duration::from_secs(60);
-/// How often the deadlines of requests being received are checked
-/// (`request_head_timeout`, `request_body_timeout`): a 408 comes at most
-/// this late.
-const DEADLINE_SWEEP: Duration = Duration::from_millis(250);
 
 /// Stops a running [`Server`], and reads its statistics, from any thread.
 #[derive(Clone, Debug)]
@@ -84,7 +84,7 @@ impl ServerHandle {
     /// `shutdown_timeout`), and returns.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.shared.notifier.wake();
+        self.shared.first_loop().notifier.wake();
     }
 
     /// What the server has done so far: connections, requests, responses
@@ -103,6 +103,11 @@ impl ServerHandle {
             dropped,
             (upgrades.open(), upgrades.total()),
             self.shared.spilled.load(Ordering::Relaxed),
+            self.shared
+                .loops
+                .iter()
+                .map(|h| h.census.open() as u64)
+                .collect(),
         )
     }
 
@@ -130,7 +135,7 @@ impl ServerHandle {
         shared.handover.hand_over(
             program,
             Duration::from_secs(shared.adj.handover_timeout),
-            &shared.notifier,
+            &shared.first_loop().notifier,
         )
     }
 
@@ -169,7 +174,12 @@ fn on_handover_signal(handle: ServerHandle) {
 /// [`run`](Server::run).
 #[derive(Debug)]
 pub struct Server {
-    map: Map<LoopEnv>,
+    /// The first loop: the listeners, on the thread that runs the server.
+    first: IoLoop,
+    /// The other loops (`io_threads`), until `run` starts their threads.
+    others: Vec<IoLoop>,
+    /// Set when the first loop stops waiting for the others to drain.
+    release: Arc<AtomicBool>,
     shared: Arc<ServerShared>,
     pool: ThreadedTaskDispatcher<Job>,
     addrs: Vec<ListenAddr>,
@@ -340,14 +350,20 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         }
     }
     crate::install_panic_hook();
-    let notifier =
-        Arc::new(Notifier::new().map_err(|e| Error::io("could not create the trigger", e))?);
     let backend = if adj.asyncore_use_poll {
         Backend::Poll
     } else {
         Backend::Default
     };
-    let poller = new_poller(backend).map_err(|e| Error::io("could not create the poller", e))?;
+    let io_threads = adj.io_thread_count();
+    let mut homes = Vec::with_capacity(io_threads);
+    let mut pollers = Vec::with_capacity(io_threads);
+    for i in 0..io_threads {
+        let notifier =
+            Arc::new(Notifier::new().map_err(|e| Error::io("could not create the trigger", e))?);
+        homes.push(Arc::new(Home::new(i, notifier)));
+        pollers.push(new_poller(backend).map_err(|e| Error::io("could not create the poller", e))?);
+    }
     let parser_config = ParserConfig {
         max_request_header_size: adj.max_request_header_size,
         max_request_body_size: adj.max_request_body_size,
@@ -357,10 +373,13 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         max_header_fields: adj.max_header_fields,
     };
     let threads = adj.threads;
+    let connection_limit =
+        effective_connection_limit(adj.connection_limit, adj.upgraded_connection_limit);
     let shared = Arc::new(ServerShared::new(
         adj,
         Box::new(app),
-        Arc::clone(&notifier),
+        homes.clone(),
+        connection_limit,
         access_log,
         parser_config,
         proxy,
@@ -368,14 +387,24 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
         proxy_protocol,
     ));
     let pool = ThreadedTaskDispatcher::new();
-    let mut map = Map::new(poller, LoopEnv::new(pool.clone()));
-    map.set_connection_limit(effective_connection_limit(
-        shared.adj.connection_limit,
-        shared.adj.upgraded_connection_limit,
-    ));
     let now = Instant::now();
-    map.add(Box::new(TriggerDispatcher::new(Arc::clone(&notifier))), now)
+    let mut loops = Vec::with_capacity(io_threads);
+    for (home, poller) in homes.into_iter().zip(pollers) {
+        let mut map = Map::new(poller, LoopEnv::new(pool.clone()));
+        map.set_connection_limit(connection_limit);
+        map.share(Arc::clone(&shared.channels), Arc::clone(&home.census));
+        map.add(
+            Box::new(TriggerDispatcher::new(Arc::clone(&home.notifier))),
+            now,
+        )
         .map_err(|e| Error::io("could not watch the trigger", e))?;
+        loops.push(IoLoop::new(map, home, &shared));
+    }
+    let mut others = loops.split_off(1);
+    others.shrink_to_fit();
+    let Some(mut first) = loops.pop() else {
+        return Err(Error::config("io_threads: no loop to run"));
+    };
     let mut addrs = Vec::new();
     let adj = &shared.adj;
     let script_name: Arc<str> = Arc::from(adj.url_prefix.as_str());
@@ -398,21 +427,25 @@ pub fn create_server<A: App>(app: A, mut adj: Adjustments) -> Result<Server, Err
             url_scheme: url_scheme.clone(),
             ident: Arc::clone(&ident),
         };
-        map.add(
-            Box::new(Listener::new(
-                sock,
-                Arc::clone(&shared),
-                addr,
-                origin,
-                unix_path,
-            )),
-            now,
-        )
-        .map_err(|e| Error::io("could not watch a listener", e))?;
+        first
+            .map
+            .add(
+                Box::new(Listener::new(
+                    sock,
+                    Arc::clone(&shared),
+                    addr,
+                    origin,
+                    unix_path,
+                )),
+                now,
+            )
+            .map_err(|e| Error::io("could not watch a listener", e))?;
     }
     pool.set_thread_count(threads);
     Ok(Server {
-        map,
+        first,
+        others,
+        release: Arc::new(AtomicBool::new(false)),
         shared,
         pool,
         addrs,
@@ -460,7 +493,7 @@ impl Server {
     }
 
     pub(crate) fn wake_fd(&self) -> RawFd {
-        self.shared.notifier.trigger().wake_fd()
+        self.shared.first_loop().notifier.trigger().wake_fd()
     }
 
     /// Runs the server as [`serve`](crate::serve) does: logs `Serving on
@@ -500,22 +533,37 @@ impl Server {
         r
     }
 
-    /// Runs the I/O loop on this thread until the server is stopped.
+    /// Runs the I/O loop on this thread until the server is stopped (and,
+    /// with `io_threads` above 1, the other loops on threads of their own,
+    /// `maitred-io-1`, ...).
     pub fn run(mut self) -> Result<(), Error> {
+        let mut others = match Others::start(
+            std::mem::take(&mut self.others),
+            &self.shared,
+            &self.pool,
+            &self.release,
+            &self.stop,
+        ) {
+            Ok(o) => o,
+            Err((e, back)) => {
+                self.others = back;
+                return Err(Error::io("could not start an I/O thread", e));
+            }
+        };
         // sd_notify READY=1: for systemd's Type=notify and for a handover.
         crate::notify::ready();
-        let r = self.run_loop();
+        let r = self.run_loop(&others);
+        // The others drained (or the wait is over): they end now.
+        self.release.store(true, Ordering::Release);
+        self.others = others.join(&self.shared);
         self.finish();
         r
     }
 
-    fn run_loop(&mut self) -> Result<(), Error> {
+    fn run_loop(&mut self, others: &Others) -> Result<(), Error> {
         let adj = &self.shared.adj;
         let loop_timeout = adj.loop_timeout();
-        let cleanup = Duration::from_secs(adj.cleanup_interval);
         let shutdown_timeout = Duration::from_secs(adj.shutdown_timeout);
-        let mut next_cleanup = Instant::now() + cleanup;
-        let mut next_deadline_sweep = Instant::now() + DEADLINE_SWEEP;
         let mut next_admission_report = Instant::now() + ADMISSION_REPORT;
         let mut next_slow_check = Instant::now() + Duration::from_secs(1);
         let slow_setting = adj.slow_request_warning;
@@ -543,14 +591,19 @@ impl Server {
                         crate::log_info!("Shutting down: no longer accepting connections");
                     }
                     self.shared.handover.stop_accepting();
+                    // Between rounds: nothing is accepted (or handed to
+                    // another loop) from here on (loops.rs).
                     self.shared.begin_draining();
-                    self.map.begin_shutdown();
+                    self.first.begin_shutdown();
+                    for home in &self.shared.loops[1..] {
+                        home.notifier.wake();
+                    }
                     stop_deadline = Some(now + shutdown_timeout);
                 }
             }
             if let Some(deadline) = stop_deadline {
                 let upgraded = self.shared.upgrades.live();
-                if !self.map.any_busy() && upgraded == 0 {
+                if !self.first.map.any_busy() && upgraded == 0 && others.all_ended() {
                     break;
                 }
                 if now >= deadline {
@@ -560,32 +613,15 @@ impl Server {
                     break;
                 }
             }
-            let mut timeout = if stop_deadline.is_some() {
+            let timeout = if stop_deadline.is_some() {
                 loop_timeout.min(Duration::from_millis(50))
             } else {
                 loop_timeout
             };
-            let sweep = self.shared.receive_clocks.load(Ordering::Relaxed) > 0;
-            if sweep {
-                timeout = timeout.min(next_deadline_sweep.saturating_duration_since(now));
-            }
-            self.map
-                .poll(timeout, now)
+            self.first
+                .round(&self.shared, &self.pool, timeout)
                 .map_err(|e| Error::io("the poller failed", e))?;
-            // The requests completed this round: one hand-over (one lock,
-            // at most one wake-up) for all of them.
-            {
-                let staged = &mut self.map.env_mut().staged;
-                if !staged.is_empty() {
-                    self.pool.add_tasks(staged.drain(..));
-                }
-            }
             let now = Instant::now();
-            self.shared.set_round_time(now);
-            if now >= next_cleanup {
-                next_cleanup = now + cleanup;
-                self.map.maintenance(now);
-            }
             if slow_setting > 0 && now >= next_slow_check {
                 next_slow_check = now + Duration::from_secs(1);
                 let limit = Duration::from_secs(slow_setting);
@@ -598,18 +634,20 @@ impl Server {
                 next_admission_report = now + ADMISSION_REPORT;
                 self.report_admissions();
             }
-            if sweep && now >= next_deadline_sweep {
-                next_deadline_sweep = now + DEADLINE_SWEEP;
-                self.map.receive_deadlines(now);
-            }
         }
         Ok(())
     }
 
     /// One line for what admission at `connection_limit` did since the last
-    /// report, if anything.
+    /// report (in every loop), if anything.
     fn report_admissions(&mut self) {
-        let a = self.map.take_admissions();
+        let mut a = self.first.map.take_admissions();
+        for home in &self.shared.loops[1..] {
+            let b = home.take_admissions();
+            a.evicted[0] += b.evicted[0];
+            a.evicted[1] += b.evicted[1];
+            a.refused += b.refused;
+        }
         if a == Default::default() {
             return;
         }
@@ -629,7 +667,11 @@ impl Server {
         self.finished = true;
         self.shared.handover.stop_accepting();
         self.pool.shutdown(true, Duration::from_secs(1));
-        self.map.close_all(Instant::now());
+        let now = Instant::now();
+        self.first.map.close_all(now);
+        for io in &mut self.others {
+            io.map.close_all(now);
+        }
         // Connections that switched protocols and are still open end now
         // (their handlers see the end of the stream).
         let upgraded = self.shared.upgrades.shut_down_all();

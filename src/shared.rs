@@ -13,10 +13,10 @@ use std::time::Instant;
 use crate::access_log::AccessLog;
 use crate::adjustments::Adjustments;
 use crate::conn::Limits;
+use crate::home::Home;
 use crate::parser::ParserConfig;
 use crate::proxy_headers::ProxyConfig;
 use crate::stats::{Counters, InApp};
-use crate::trigger::Notifier;
 use crate::trusted::TrustedProxies;
 use crate::upgrade::Upgrades;
 use crate::App;
@@ -25,7 +25,14 @@ use crate::App;
 pub(crate) struct ServerShared {
     pub(crate) adj: Adjustments,
     pub(crate) app: Box<dyn App>,
-    pub(crate) notifier: Arc<Notifier>,
+    /// The I/O loops (`io_threads`), the first one accepting; each
+    /// connection's link holds its own.
+    pub(crate) loops: Vec<Arc<Home>>,
+    /// Client connections in all loops together, against `connection_limit`
+    /// (see `Map::share`).
+    pub(crate) channels: Arc<AtomicUsize>,
+    /// `connection_limit` as the descriptor limit allows it (`server.rs`).
+    pub(crate) connection_limit: usize,
     /// What the server has done ([`ServerHandle::stats`](crate::ServerHandle::stats)).
     pub(crate) counters: Counters,
     /// The access log, when `access_log` is set.
@@ -62,11 +69,6 @@ pub(crate) struct ServerShared {
     pub(crate) upgrades: Upgrades,
     /// Handing the listeners over to a new process (`handover.rs`).
     pub(crate) handover: crate::handover::State,
-    /// Connections receiving a request under a deadline
-    /// (`request_head_timeout`, `request_body_timeout`) or lingering after
-    /// an answer: the loop sweeps for deadlines only while there are some.
-    /// Only the I/O thread touches it.
-    pub(crate) receive_clocks: AtomicUsize,
     /// A graceful stop began: every response from now on is its
     /// connection's last (written once by the I/O thread, read by the
     /// workers as they build a head; a response whose head was built just
@@ -90,7 +92,8 @@ impl ServerShared {
     pub(crate) fn new(
         adj: Adjustments,
         app: Box<dyn App>,
-        notifier: Arc<Notifier>,
+        loops: Vec<Arc<Home>>,
+        connection_limit: usize,
         access_log: Option<AccessLog>,
         parser_config: ParserConfig,
         proxy: Option<ProxyConfig>,
@@ -110,7 +113,9 @@ impl ServerShared {
         ServerShared {
             adj,
             app,
-            notifier,
+            loops,
+            channels: Arc::new(AtomicUsize::new(0)),
+            connection_limit,
             counters: Counters::new(),
             access_log,
             in_app: InApp::default(),
@@ -122,7 +127,6 @@ impl ServerShared {
             spilled: AtomicU64::new(0),
             upgrades,
             handover,
-            receive_clocks: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             coarse_ms: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -144,9 +148,17 @@ impl ServerShared {
         self.coarse_ms.load(Ordering::Relaxed)
     }
 
-    /// The I/O thread's round began at `now`.
+    /// An I/O thread's round began at `now`. With several loops, the
+    /// latest of their times (each stores only forward, so the clock never
+    /// goes back however their rounds interleave).
     pub(crate) fn set_round_time(&self, now: Instant) {
-        self.coarse_ms.store(self.ms_at(now), Ordering::Relaxed);
+        self.coarse_ms.fetch_max(self.ms_at(now), Ordering::Relaxed);
+    }
+
+    /// The loop that accepts connections (and runs on the thread that
+    /// called `run`).
+    pub(crate) fn first_loop(&self) -> &Home {
+        &self.loops[0]
     }
 
     /// A graceful stop began.

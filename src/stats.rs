@@ -178,6 +178,7 @@ impl Counters {
         access_log_dropped: u64,
         (upgraded_open, upgraded_total): (u64, u64),
         bytes_spilled: u64,
+        loop_connections: Vec<u64>,
     ) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let io = &self.io.0;
@@ -195,6 +196,7 @@ impl Counters {
             streaming_responses: get(&work.streaming),
             bytes_pushed: get(&work.bytes_pushed),
             bytes_spilled,
+            loop_connections,
             requests_received: get(&io.requests),
             parse_errors: get(&io.parse_errors),
             requests_shed: get(&io.shed),
@@ -303,6 +305,9 @@ pub struct Stats {
     /// connections together (generated bodies that ran ahead of slow
     /// clients, in temporary files; bounded by `outbuf_spill_total`).
     pub bytes_spilled: u64,
+    /// Client connections open in each I/O loop now (`io_threads`; one
+    /// entry with the default of one loop), the accepting loop first.
+    pub loop_connections: Vec<u64>,
 }
 
 impl Stats {
@@ -337,6 +342,19 @@ impl Stats {
             "gauge",
             "Client connections open now.",
             &[("", self.connections_open)],
+        );
+        let per_loop: Vec<(String, u64)> = self
+            .loop_connections
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (format!("{{loop=\"{i}\"}}"), n))
+            .collect();
+        let per_loop: Vec<(&str, u64)> = per_loop.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        metric(
+            "loop_connections_open",
+            "gauge",
+            "Client connections open now in each I/O loop (io_threads).",
+            &per_loop,
         );
         metric(
             "connections_accepted_total",

@@ -505,6 +505,27 @@ pub(crate) fn wait_writable(fd: RawFd, timeout: Option<std::time::Duration>) -> 
     })
 }
 
+/// Waits until `fd` is readable, at most `timeout`; whether it is (for the
+/// tests that race the trigger).
+#[cfg(test)]
+pub(crate) fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let ms = timeout.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    cvt_retry(|| {
+        // SAFETY: one live, exclusive pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r > 0)
+        }
+    })
+}
+
 /// A second descriptor for the same socket (close-on-exec), in blocking
 /// mode: for a connection that leaves the loop and is read and written by
 /// a thread of its own.

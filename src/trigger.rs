@@ -90,8 +90,13 @@ impl Trigger {
     }
 
     /// Wakes the loop, unless a wake is already pending.
+    ///
+    /// `SeqCst` (not only `AcqRel`): a caller that announced its work in a
+    /// `SeqCst` counter before pulling (`home.rs`'s `arriving`) relies on
+    /// the loop, which reads that counter after `reset`'s `SeqCst` store,
+    /// either seeing the count or this swap seeing `false` (and writing).
     pub(crate) fn pull(&self) {
-        if self.pending.swap(true, Ordering::AcqRel) {
+        if self.pending.swap(true, Ordering::SeqCst) {
             return;
         }
         let one: u64 = 1;
@@ -142,7 +147,7 @@ impl Trigger {
     /// every later pull was coalesced away and the loop never woke for a
     /// worker again (issue 13).
     ///
-    /// Memory order: the store is `SeqCst` and the pull's swap `AcqRel`;
+    /// Memory order: the store and the pull's swap are `SeqCst`;
     /// the token queue's mutex orders the push against the `take`. If the
     /// loop's `take` locked before a worker's push, then the store (before
     /// that `take`) happens-before the push and so before the worker's

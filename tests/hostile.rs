@@ -244,6 +244,10 @@ backend_tests! {
         a.channel_timeout = 2;
         a.cleanup_interval = 1;
         a.outbuf_high_watermark = 256 * 1024;
+        // Writers wait at the watermark (waitress's way): what is shown is
+        // that channel_timeout frees them. With spilling (the default) they
+        // would not wait at all (tests/spill.rs).
+        a.outbuf_spill_limit = 0;
         let s = start(big_bodies, a);
         // One client per streamed body kind takes a worker and reads
         // nothing; a bytes body is buffered whole (spilled to a file), so

@@ -75,6 +75,9 @@ backend_tests! {
         let mut a = adj(poll);
         a.outbuf_overflow = 64 * 1024;
         a.outbuf_high_watermark = 1024 * 1024;
+        // A spill limit below the body: past it the writer is held at the
+        // watermark as in waitress (below it, tests/spill.rs).
+        a.outbuf_spill_limit = 8 * 1024 * 1024;
         const CHUNK: usize = 64 * 1024;
         const CHUNKS: usize = 1024; // 64 MiB
         let produced = Arc::new(AtomicUsize::new(0));

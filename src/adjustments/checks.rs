@@ -102,6 +102,13 @@ impl Adjustments {
                 )));
             }
         }
+        if self.io_threads > Self::MAX_IO_THREADS {
+            return Err(Error::config(format!(
+                "invalid value for io_threads: {} (it must be at most {}; 0 is one per core)",
+                self.io_threads,
+                Self::MAX_IO_THREADS
+            )));
+        }
         if self.backlog < 0 {
             return Err(Error::config(format!(
                 "invalid value for backlog: {} (it must not be negative)",

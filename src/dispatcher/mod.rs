@@ -48,6 +48,8 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // Which poller a system gets, each list written once (as mio keeps its
@@ -417,6 +419,52 @@ fn progress(p: Progress, ready: &mut bool, again: &mut bool) -> Option<Leave> {
     }
 }
 
+/// What one map tells the other loops' threads of its channels (with
+/// several I/O threads): how many it holds, and how willing the most
+/// willing of them is to be closed for room under `connection_limit`.
+///
+/// Written by the map's own thread, read by the loop that accepts (to
+/// choose where a new connection goes). Relaxed: each figure is a hint
+/// for a choice that is made again for every connection, published
+/// through nothing else; a stale one costs a less even spread, or a new
+/// connection sent to a loop that then finds no room and refuses it.
+#[derive(Debug)]
+pub(crate) struct Census {
+    /// Channels in the map.
+    open: AtomicUsize,
+    /// The best candidate to close (see [`Census::rank`]) as of the last
+    /// scan, or `u64::MAX` for none.
+    best_victim: AtomicU64,
+}
+
+impl Default for Census {
+    fn default() -> Self {
+        Census {
+            open: AtomicUsize::new(0),
+            best_victim: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Census {
+    /// Channels in the map.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// The map's best candidate to close for room, lower is better
+    /// (`u64::MAX`: none as of its last look).
+    pub(crate) fn best_victim(&self) -> u64 {
+        self.best_victim.load(Ordering::Relaxed)
+    }
+
+    /// An eviction rank as one number that orders as the pair does: the
+    /// class in the top byte, the time (milliseconds) below it.
+    fn rank((class, at): (u8, u64)) -> u64 {
+        (u64::from(class) << 56) | at.min((1 << 56) - 1)
+    }
+}
+
 /// The map of dispatchers and the poller that watches them.
 #[derive(Debug)]
 pub(crate) struct Map<E> {
@@ -438,6 +486,14 @@ pub(crate) struct Map<E> {
     /// `connection_limit`: channels beyond it are admitted only by making
     /// room.
     connection_limit: usize,
+    /// Channels in every map of the server (this one's alone unless
+    /// [`Map::share`] joined it to others): what `connection_limit` is
+    /// compared with. Several loops adding at once can each see room for
+    /// one more: the server may hold up to one connection per other loop
+    /// beyond the limit, for a moment.
+    total: Arc<AtomicUsize>,
+    /// What this map tells the others.
+    census: Arc<Census>,
     /// The best candidates to close for room, best last, from one scan
     /// (re-checked when used; rescanned at most once a round).
     victims: Vec<Token>,
@@ -476,6 +532,8 @@ impl<E> Map<E> {
             lent: Lent::default(),
             env,
             connection_limit: usize::MAX,
+            total: Arc::new(AtomicUsize::new(0)),
+            census: Arc::new(Census::default()),
             victims: Vec::new(),
             scanned: false,
             admissions: Admissions::default(),
@@ -548,7 +606,11 @@ impl<E> Map<E> {
         });
         self.len += 1;
         match role {
-            Role::Channel => self.channels += 1,
+            Role::Channel => {
+                self.channels += 1;
+                self.census.open.fetch_add(1, Ordering::Relaxed);
+                self.total.fetch_add(1, Ordering::Relaxed);
+            }
             Role::Listener => {
                 self.listeners.push(token);
                 self.timed.push(token);
@@ -712,7 +774,7 @@ impl<E> Map<E> {
     /// Registers dispatchers added by handlers and queues woken tokens.
     fn absorb(&mut self, now: Instant) {
         while let Some(mut d) = self.lent.admitting.pop() {
-            if self.channels >= self.connection_limit && !self.make_room(now) {
+            if self.at_limit() && !self.make_room(now) {
                 d.refuse();
                 self.admissions.refused += 1;
                 continue;
@@ -784,6 +846,8 @@ impl<E> Map<E> {
         }
         // Best (lowest rank) last, for `pop`.
         ranked.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+        let best = ranked.last().map_or(u64::MAX, |r| Census::rank(r.0));
+        self.census.best_victim.store(best, Ordering::Relaxed);
         self.victims.clear();
         self.victims.extend(ranked.into_iter().map(|(_, t)| t));
     }
@@ -791,6 +855,74 @@ impl<E> Map<E> {
     /// Sets `connection_limit`.
     pub(crate) fn set_connection_limit(&mut self, limit: usize) {
         self.connection_limit = limit;
+    }
+
+    /// Joins this (still empty) map to others: `total` counts the channels
+    /// of all of them for `connection_limit`, and `census` is what this one
+    /// tells the others.
+    pub(crate) fn share(&mut self, total: Arc<AtomicUsize>, census: Arc<Census>) {
+        debug_assert_eq!(self.channels, 0);
+        self.total = total;
+        self.census = census;
+    }
+
+    /// Whether the server is at `connection_limit` (all maps together).
+    pub(crate) fn at_limit(&self) -> bool {
+        self.total.load(Ordering::Relaxed) >= self.connection_limit
+    }
+
+    /// Looks for the best candidates to close again and tells the other
+    /// loops (its [`Census`]): for a loop that accepts nothing itself, at
+    /// the limit, so that the loop that accepts can send a new connection
+    /// where room can be made.
+    pub(crate) fn publish_victims(&mut self) {
+        self.scan_victims();
+    }
+
+    /// Registers dispatchers that came from another thread (connections
+    /// another loop accepted), as [`Cx::admit`] does for a handler's:
+    /// under `connection_limit`, by making room, or refused. `stopping`: a
+    /// graceful stop began here already ([`Map::begin_shutdown`]), so the
+    /// newcomer is told too.
+    ///
+    /// A batch of them looks for candidates to close at most once more
+    /// (as a round does).
+    pub(crate) fn admit_all(
+        &mut self,
+        batch: impl IntoIterator<Item = Box<dyn Dispatcher<E>>>,
+        now: Instant,
+        stopping: bool,
+    ) {
+        self.scanned = false;
+        for d in batch {
+            self.admit_one(d, now, stopping);
+        }
+        // What registering them lent (wake-ups) is taken as after a
+        // handler.
+        self.absorb(now);
+    }
+
+    fn admit_one(&mut self, mut d: Box<dyn Dispatcher<E>>, now: Instant, stopping: bool) {
+        if self.at_limit() && !self.make_room(now) {
+            d.refuse();
+            self.admissions.refused += 1;
+            return;
+        }
+        let fd = d.fd();
+        match self.add(d, now) {
+            Ok(token) => {
+                if stopping {
+                    let entry = self
+                        .slots
+                        .get_mut(token.slot())
+                        .and_then(|s| s.entry.as_mut());
+                    if entry.is_some_and(|e| e.d.begin_shutdown()) {
+                        self.enqueue(token);
+                    }
+                }
+            }
+            Err(e) => crate::log_warning!("could not watch descriptor {fd}: {e}; closing it"),
+        }
     }
 
     /// What admission did since the last call.
@@ -919,6 +1051,8 @@ impl<E> Map<E> {
         self.len -= 1;
         if e.d.role() == Role::Channel {
             self.channels = self.channels.saturating_sub(1);
+            self.census.open.fetch_sub(1, Ordering::Relaxed);
+            self.total.fetch_sub(1, Ordering::Relaxed);
         }
         self.listeners.retain(|t| *t != token);
         self.timed.retain(|t| *t != token);

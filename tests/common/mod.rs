@@ -48,14 +48,47 @@ impl Drop for TestServer {
     }
 }
 
+thread_local! {
+    /// `io_threads` for the servers [`adj`] sets up on this thread (see
+    /// [`with_io_threads`]).
+    static IO_THREADS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with [`adj`] giving servers `n` I/O threads (the
+/// `two_loops` variant of [`backend_tests!`]); `MAITRED_TEST_IO_THREADS`
+/// sets it for every test of a run.
+pub fn with_io_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    let before = IO_THREADS.with(|c| c.replace(n));
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IO_THREADS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// The I/O threads tests on this thread run their servers with.
+pub fn io_threads() -> usize {
+    match IO_THREADS.with(|c| c.get()) {
+        0 => std::env::var("MAITRED_TEST_IO_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        n => n,
+    }
+}
+
 /// Settings for a test server on 127.0.0.1 with a free port, with the poll
-/// backend when `poll` is true.
+/// backend when `poll` is true (and the I/O threads of [`io_threads`]).
 pub fn adj(poll: bool) -> Adjustments {
     let mut a = Adjustments::default()
         .listen(&["127.0.0.1:0"])
         .asyncore_use_poll(poll);
     // Tests stop their servers; don't wait long for stuck workers.
     a.shutdown_timeout = 5;
+    a.io_threads = io_threads();
     a
 }
 
@@ -575,8 +608,9 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Defines each test twice, as `<name>::default_backend` (epoll or kqueue)
-/// and `<name>::poll_backend` (poll(2)).
+/// Defines each test three times: `<name>::default_backend` (epoll or
+/// kqueue), `<name>::poll_backend` (poll(2)), and `<name>::two_loops`
+/// (the default backend with `io_threads=2`, through [`adj`]).
 #[macro_export]
 macro_rules! backend_tests {
     ($( $(#[$m:meta])* fn $name:ident($poll:ident: bool) $body:block )*) => {
@@ -591,6 +625,11 @@ macro_rules! backend_tests {
                 #[test]
                 fn poll_backend() {
                     super::$name(true)
+                }
+                $(#[$m])*
+                #[test]
+                fn two_loops() {
+                    $crate::common::with_io_threads(2, || super::$name(false))
                 }
             }
             fn $name($poll: bool) $body
