@@ -13,7 +13,10 @@
 //! a fixed pool of worker threads. Workers run the application and write
 //! the response; what the socket does not take at once is buffered (in a
 //! temporary file past `outbuf_overflow`) and sent by the I/O thread. Slow
-//! or idle clients therefore never hold a worker thread.
+//! or idle clients therefore never hold a worker thread. With
+//! `io_threads` above 1 (not in waitress), several such loops share the
+//! connections (the first accepts and hands each to the least loaded) and
+//! the one worker pool; see the README's "Several I/O threads".
 //!
 //! ```no_run
 //! use maitred::{Adjustments, Request, Response};

@@ -140,8 +140,9 @@ impl Listener {
 /// holding the fewest connections (counting those on their way), the
 /// first such after the last chosen; at the limit, the one whose best
 /// candidate to close is the best of all (it makes room, or refuses),
-/// or the least loaded when no loop has one.
-fn choose_loop(shared: &ServerShared, next_loop: &mut usize) -> usize {
+/// or the least loaded when no loop has one. `admitted`: connections this
+/// round gave the first loop that it has not registered yet.
+fn choose_loop(shared: &ServerShared, next_loop: &mut usize, admitted: usize) -> usize {
     let loops = &shared.loops;
     let n = loops.len();
     if n == 1 {
@@ -160,7 +161,7 @@ fn choose_loop(shared: &ServerShared, next_loop: &mut usize) -> usize {
     let mut fewest = usize::MAX;
     for k in 0..n {
         let i = (*next_loop + k) % n;
-        let load = loops[i].load();
+        let load = loops[i].load() + if i == 0 { admitted } else { 0 };
         if load < fewest {
             fewest = load;
             choice = i;
@@ -205,6 +206,8 @@ impl Dispatcher<LoopEnv> for Listener {
 
     fn handle_read(&mut self, cx: &mut Cx<'_, LoopEnv>) -> Progress {
         let adj = &self.shared.adj;
+        // Admitted to this loop in this batch: registered after it.
+        let mut admitted = 0;
         for _ in 0..ACCEPT_BATCH {
             match sys::accept(self.sock.as_raw_fd()) {
                 Ok((conn, peer)) => {
@@ -229,8 +232,9 @@ impl Dispatcher<LoopEnv> for Listener {
                                 Addr::Inet(a) => t.trusts_ip(a.ip()),
                                 Addr::Unix(_) => t.trusts("localhost"),
                             });
-                    let home = choose_loop(&self.shared, &mut self.next_loop);
+                    let home = choose_loop(&self.shared, &mut self.next_loop, admitted);
                     if home == 0 {
+                        admitted += 1;
                         cx.admit(Box::new(ChannelDispatcher::new(
                             conn,
                             Arc::clone(&self.shared),

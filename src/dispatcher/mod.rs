@@ -496,7 +496,7 @@ pub(crate) struct Map<E> {
     census: Arc<Census>,
     /// The best candidates to close for room, best last, from one scan
     /// (re-checked when used; rescanned at most once a round).
-    victims: Vec<Token>,
+    victims: Vec<(u64, Token)>,
     /// A scan for victims was made this round.
     scanned: bool,
     /// What admission did since the last [`Map::take_admissions`].
@@ -802,9 +802,13 @@ impl<E> Map<E> {
                 }
                 self.scan_victims();
             }
-            let Some(token) = self.victims.pop() else {
+            let Some((_, token)) = self.victims.pop() else {
                 return false;
             };
+            // The next best is what the other loops are told now (the
+            // one taken is about to go, or no longer willing).
+            let next = self.victims.last().map_or(u64::MAX, |v| v.0);
+            self.census.best_victim.store(next, Ordering::Relaxed);
             // Still there and still willing (it may have received a
             // request since the scan)?
             let entry = self
@@ -849,7 +853,8 @@ impl<E> Map<E> {
         let best = ranked.last().map_or(u64::MAX, |r| Census::rank(r.0));
         self.census.best_victim.store(best, Ordering::Relaxed);
         self.victims.clear();
-        self.victims.extend(ranked.into_iter().map(|(_, t)| t));
+        self.victims
+            .extend(ranked.into_iter().map(|(r, t)| (Census::rank(r), t)));
     }
 
     /// Sets `connection_limit`.
