@@ -558,7 +558,79 @@ impl<E> Map<E> {
     }
 
     /// Adds a dispatcher and starts watching its descriptor.
-    pub(crate) fn add(&mut self, mut d: Box<dyn Dispatcher<E>>, now: Instant) -> io::Result<Token> {
+    pub(crate) fn add(&mut self, d: Box<dyn Dispatcher<E>>, now: Instant) -> io::Result<Token> {
+        let channel = d.role() == Role::Channel;
+        if channel {
+            self.total.fetch_add(1, Ordering::Relaxed);
+        }
+        let added = self.add_counted(d, now);
+        if added.is_err() && channel {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+        }
+        added
+    }
+
+    /// Adds a newcomer under `connection_limit`: takes a place in the
+    /// server-wide count, making room when there is none; refuses it
+    /// when no room can be made.
+    fn admit_counted(&mut self, mut d: Box<dyn Dispatcher<E>>, now: Instant) -> Option<Token> {
+        let fd = d.fd();
+        if d.role() != Role::Channel {
+            // Not counted against the limit.
+            return self
+                .add(d, now)
+                .map_err(|e| {
+                    crate::log_warning!("could not watch descriptor {fd}: {e}; closing it")
+                })
+                .ok();
+        }
+        if !self.reserve_place(now) {
+            d.refuse();
+            self.admissions.refused += 1;
+            return None;
+        }
+        match self.add_counted(d, now) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                self.total.fetch_sub(1, Ordering::Relaxed);
+                crate::log_warning!("could not watch descriptor {fd}: {e}; closing it");
+                None
+            }
+        }
+    }
+
+    /// Takes one place in the server-wide count of channels if it is
+    /// below `connection_limit`, else closes the most willing channel of
+    /// this map and tries again; false when none may be closed.
+    ///
+    /// With several loops, each admits its own newcomers at once: a check
+    /// of the count followed by an increment would let two loops both
+    /// take the last place. The compare-and-swap makes taking a place one
+    /// step, so the count never passes the limit; a place freed here by
+    /// an eviction may be taken by another loop first, and then this one
+    /// makes room again (or refuses). Relaxed: the count is the only
+    /// thing these operations publish, and read-modify-writes of one
+    /// atomic see every earlier one.
+    fn reserve_place(&mut self, now: Instant) -> bool {
+        let limit = self.connection_limit;
+        loop {
+            let taken = self
+                .total
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < limit).then_some(n + 1)
+                })
+                .is_ok();
+            if taken {
+                return true;
+            }
+            if !self.make_room(now) {
+                return false;
+            }
+        }
+    }
+
+    /// [`Map::add`] for a dispatcher whose place in `total` is taken.
+    fn add_counted(&mut self, mut d: Box<dyn Dispatcher<E>>, now: Instant) -> io::Result<Token> {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -609,7 +681,6 @@ impl<E> Map<E> {
             Role::Channel => {
                 self.channels += 1;
                 self.census.open.fetch_add(1, Ordering::Relaxed);
-                self.total.fetch_add(1, Ordering::Relaxed);
             }
             Role::Listener => {
                 self.listeners.push(token);
@@ -773,16 +844,8 @@ impl<E> Map<E> {
 
     /// Registers dispatchers added by handlers and queues woken tokens.
     fn absorb(&mut self, now: Instant) {
-        while let Some(mut d) = self.lent.admitting.pop() {
-            if self.at_limit() && !self.make_room(now) {
-                d.refuse();
-                self.admissions.refused += 1;
-                continue;
-            }
-            let fd = d.fd();
-            if let Err(e) = self.add(d, now) {
-                crate::log_warning!("could not watch descriptor {fd}: {e}; closing it");
-            }
+        while let Some(d) = self.lent.admitting.pop() {
+            self.admit_counted(d, now);
         }
         let mut woken = std::mem::take(&mut self.lent.woken);
         for t in woken.drain(..) {
@@ -907,26 +970,18 @@ impl<E> Map<E> {
         self.absorb(now);
     }
 
-    fn admit_one(&mut self, mut d: Box<dyn Dispatcher<E>>, now: Instant, stopping: bool) {
-        if self.at_limit() && !self.make_room(now) {
-            d.refuse();
-            self.admissions.refused += 1;
+    fn admit_one(&mut self, d: Box<dyn Dispatcher<E>>, now: Instant, stopping: bool) {
+        let Some(token) = self.admit_counted(d, now) else {
             return;
-        }
-        let fd = d.fd();
-        match self.add(d, now) {
-            Ok(token) => {
-                if stopping {
-                    let entry = self
-                        .slots
-                        .get_mut(token.slot())
-                        .and_then(|s| s.entry.as_mut());
-                    if entry.is_some_and(|e| e.d.begin_shutdown()) {
-                        self.enqueue(token);
-                    }
-                }
+        };
+        if stopping {
+            let entry = self
+                .slots
+                .get_mut(token.slot())
+                .and_then(|s| s.entry.as_mut());
+            if entry.is_some_and(|e| e.d.begin_shutdown()) {
+                self.enqueue(token);
             }
-            Err(e) => crate::log_warning!("could not watch descriptor {fd}: {e}; closing it"),
         }
     }
 
