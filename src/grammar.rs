@@ -131,6 +131,20 @@ pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     trim_by(s, is_ows)
 }
 
+/// `protocol = protocol-name ["/" protocol-version]`, both tokens (RFC
+/// 9110 §7.8).
+pub(crate) fn is_protocol(p: &[u8]) -> bool {
+    let mut parts = p.splitn(2, |&b| b == b'/');
+    let name = parts.next().unwrap_or(&[]);
+    is_token(name) && parts.next().is_none_or(is_token)
+}
+
+/// `Upgrade = #protocol`, with at least one (a field a server sends: no
+/// empty elements).
+pub(crate) fn is_upgrade_list(v: &[u8]) -> bool {
+    v.split(|&b| b == b',').all(|p| is_protocol(trim_ows(p)))
+}
+
 /// True when the `Upgrade` list `offer` names `protocol` (RFC 9110 §7.8:
 /// `protocol-name ["/" protocol-version]`, compared case-insensitively; a
 /// protocol given without a version matches any version of that name).
@@ -307,5 +321,23 @@ mod tests {
         assert!(!is_token(b"a b"));
         assert!(is_port(b"") && is_port(b"8080") && !is_port(b"80a"));
         assert_eq!(latin1(b"a\xe9"), "a\u{e9}");
+    }
+
+    #[test]
+    fn protocols_and_upgrade_lists() {
+        for ok in [&b"websocket"[..], b"h2c/1", b"HTTP/2.0", b"a/b"] {
+            assert!(is_protocol(ok), "{ok:?}");
+        }
+        for bad in [&b""[..], b"/1", b"a/", b"a/b/c", b"web socket", b"a b/1"] {
+            assert!(!is_protocol(bad), "{bad:?}");
+        }
+        assert!(is_upgrade_list(b"websocket"));
+        assert!(is_upgrade_list(b"websocket, h2c/1 ,\tx"));
+        assert!(!is_upgrade_list(b""));
+        assert!(!is_upgrade_list(b"websocket,,x"));
+        assert!(!is_upgrade_list(b"websocket,"));
+        assert!(upgrade_list_has(b"h2c, WebSocket", "websocket"));
+        assert!(upgrade_list_has(b"HTTP/2.0", "http"));
+        assert!(!upgrade_list_has(b"HTTP/2.0", "http/1.1"));
     }
 }

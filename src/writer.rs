@@ -95,8 +95,8 @@ impl From<ClientDisconnected> for Failure {
 }
 
 /// Checks a header field from the application; an error says what is wrong
-/// (CR/LF in a field is HTTP response splitting).
-fn check_header(name: &str, value: &str) -> Result<(), String> {
+/// (CR/LF in a field is HTTP response splitting). `status`: the response's.
+fn check_header(name: &str, value: &str, status: u16) -> Result<(), String> {
     if !crate::grammar::is_token(name.as_bytes()) {
         if name.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err("carriage return/line feed character present in header name".into());
@@ -110,6 +110,16 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
         return Err(format!(
             "header {name} has a control character in its value"
         ));
+    }
+    if status == 426 && name.eq_ignore_ascii_case("upgrade") {
+        // RFC 9110 section 15.5.22: a 426 MUST say which protocols to
+        // upgrade to (`build_head` adds the `upgrade` connection option).
+        if !crate::grammar::is_upgrade_list(value.as_bytes()) {
+            return Err(format!(
+                "Upgrade header value {value:?} is not a list of protocols (token [\"/\" token])"
+            ));
+        }
+        return Ok(());
     }
     if HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         return Err(format!(
@@ -244,7 +254,12 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         let mut have_cl = false;
         let mut have_date = false;
         let mut have_server = false;
+        // Only a 426 may carry it (`check_header`).
+        let mut have_upgrade = false;
         for (name, value) in headers {
+            if name.eq_ignore_ascii_case("upgrade") {
+                have_upgrade = true;
+            }
             if name.eq_ignore_ascii_case("content-length") {
                 if self.framing == Framing::NoBody || skip_content_length {
                     continue;
@@ -273,6 +288,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         // connection: this is the last response, whatever was asked.
         let server_close = self.out.is_draining() || self.force_close;
         let mut close = server_close;
+        let mut keep_alive = false;
         match self.version {
             Version::Http10 => {
                 if self.req_keep_alive
@@ -280,7 +296,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                     && !server_close
                     && self.framing != Framing::UntilClose
                 {
-                    h.extend_from_slice(b"Connection: Keep-Alive\r\n");
+                    keep_alive = true;
                 } else {
                     close = true;
                 }
@@ -291,8 +307,23 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
                 }
             }
         }
+        // RFC 9110 section 7.8: an Upgrade field goes with the `upgrade`
+        // connection option.
+        let options = [
+            (keep_alive, "Keep-Alive"),
+            (have_upgrade, "upgrade"),
+            (close, "close"),
+        ];
+        let mut first = true;
+        for (_, option) in options.iter().filter(|o| o.0) {
+            h.extend_from_slice(if first { b"Connection: " } else { b", " });
+            h.extend_from_slice(option.as_bytes());
+            first = false;
+        }
+        if !first {
+            h.extend_from_slice(b"\r\n");
+        }
         if close {
-            h.extend_from_slice(b"Connection: close\r\n");
             self.close_on_finish = true;
         }
         self.push_server_and_date(&mut h, have_server, have_date);
@@ -448,7 +479,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         }
         let mut declared: Option<u64> = None;
         for (name, value) in &headers {
-            check_header(name, value).map_err(Failure::App)?;
+            check_header(name, value, status).map_err(Failure::App)?;
             if name.eq_ignore_ascii_case("content-length") {
                 let v = digits_only(value).ok_or_else(|| {
                     Failure::App(format!(
@@ -599,14 +630,7 @@ impl<'a, O: Output + ?Sized> ResponseWriter<'a, O> {
         protocol: &str,
         handler: Handler,
     ) -> Result<(), Failure> {
-        if protocol.is_empty()
-            || !crate::grammar::is_token(protocol.split('/').next().unwrap_or("").as_bytes())
-            || protocol
-                .split('/')
-                .nth(1)
-                .is_some_and(|v| !crate::grammar::is_token(v.as_bytes()))
-            || protocol.matches('/').count() > 1
-        {
+        if !crate::grammar::is_protocol(protocol.as_bytes()) {
             return Err(Failure::App(format!(
                 "Response::upgrade: {protocol:?} is not a protocol name (token [\"/\" token])"
             )));

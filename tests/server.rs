@@ -520,6 +520,9 @@ backend_tests! {
                     "/hop" => r.with_header("Connection", "close"),
                     "/te" => r.with_header("Transfer-Encoding", "chunked"),
                     "/upgrade" => r.with_header("Upgrade", "websocket"),
+                    "/426" => Response::new(426).with_header("Upgrade", "websocket, h2c/1"),
+                    "/426-bad" => Response::new(426).with_header("Upgrade", "web socket"),
+                    "/426-empty" => Response::new(426).with_header("Upgrade", "websocket,,x"),
                     "/status" => Response::new(1000),
                     "/reason" => Response::new(200).with_reason("OK\r\nX: y"),
                     "/badcl" => r.with_header("Content-Length", "12x"),
@@ -528,11 +531,27 @@ backend_tests! {
             },
             adj(poll),
         );
-        for path in ["/crlf", "/lf-name", "/nul", "/hop", "/te", "/upgrade", "/status", "/reason", "/badcl"] {
+        for path in [
+            "/crlf", "/lf-name", "/nul", "/hop", "/te", "/upgrade", "/426-bad", "/426-empty", "/status",
+            "/reason", "/badcl",
+        ] {
             let r = request(s.addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
             assert_eq!(r.status, 500, "{path}");
             assert!(!String::from_utf8_lossy(&r.raw_head).contains("evil"));
         }
+        // A 426 must name the protocols to upgrade to (RFC 9110 section
+        // 15.5.22), and the field goes with the `upgrade` option (7.8).
+        let mut c = Client::connect(s.addr);
+        let r = c.roundtrip(b"GET /426 HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.status, 426);
+        assert_eq!(r.header("upgrade"), Some("websocket, h2c/1"));
+        assert_eq!(r.header("connection"), Some("upgrade"));
+        // The connection stays usable.
+        assert_eq!(c.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        let r = request(s.addr, b"GET /426 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.header("connection"), Some("upgrade, close"));
+        let r = request(s.addr, b"GET /426 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(r.header("connection"), Some("Keep-Alive, upgrade"));
     }
 
     fn server_date_via_and_ident(poll: bool) {

@@ -622,6 +622,8 @@ fn handshake_refusals_and_subprotocols_over_a_socket() {
     let r = ask(handshake_request("/", "").replace("Version: 13", "Version: 8"));
     assert_eq!(r.status, 426);
     assert_eq!(r.header("sec-websocket-version"), Some("13"));
+    assert_eq!(r.header("upgrade"), Some("websocket"));
+    assert_eq!(r.header("connection"), Some("upgrade"));
     let r = ask(handshake_request("/", "").replace("GET", "POST"));
     assert_eq!(r.status, 400);
     // permessage-deflate is declined: the 101 names no extension.

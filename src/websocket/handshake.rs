@@ -68,11 +68,16 @@ impl Refusal {
 
     /// The answer: the status, `Sec-WebSocket-Version: 13` (the version
     /// this server speaks) when the request's version was missing or
-    /// another, and the reason as a plain-text body.
+    /// another, `Upgrade: websocket` on a 426 (RFC 9110 section 15.5.22;
+    /// the server adds `Connection: upgrade`), and the reason as a
+    /// plain-text body.
     pub fn into_response(self) -> Response {
         let mut r = Response::new(self.status)
             .with_header("Content-Type", "text/plain; charset=utf-8")
             .with_body(format!("{}\n", self.reason));
+        if self.status == 426 {
+            r.add_header("Upgrade", "websocket");
+        }
         if self.status == 426 || self.reason == MISSING_VERSION {
             r.add_header("Sec-WebSocket-Version", VERSION);
         }
