@@ -594,6 +594,9 @@ impl Server {
                     // Between rounds: nothing is accepted (or handed to
                     // another loop) from here on (loops.rs).
                     self.shared.begin_draining();
+                    // Upgraded connections whose protocol can say so are
+                    // told (a WebSocket's close with 1001).
+                    self.shared.upgrades.begin_stop();
                     self.first.begin_shutdown();
                     for home in &self.shared.loops[1..] {
                         home.notifier.wake();

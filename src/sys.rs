@@ -452,6 +452,29 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     })
 }
 
+/// `send` of one buffer that never waits, on a socket that may be in
+/// blocking mode (`MSG_DONTWAIT`): what the socket takes now, or
+/// `WouldBlock`.
+#[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+pub(crate) fn send_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    cvt_retry(|| {
+        // SAFETY: `buf` is a live buffer of `buf.len()` bytes, only read.
+        let r = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                SEND_FLAGS | libc::MSG_DONTWAIT,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    })
+}
+
 /// `shutdown(fd, SHUT_WR)`: sends the FIN after what is queued.
 pub(crate) fn shutdown_write(fd: RawFd) -> io::Result<()> {
     // SAFETY: shutdown has no memory-safety preconditions; `fd` is a socket

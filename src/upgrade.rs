@@ -21,12 +21,21 @@
 //!    first).
 //!
 //! The registry knows every open upgraded socket, so that a graceful stop
-//! can end them: the stop waits up to `shutdown_timeout` for the handlers
-//! to finish, then shuts every remaining socket down (`shutdown(2)`, both
-//! directions): the handler's reads then see the end of the stream and
-//! its writes fail. An [`Upgraded`] leaves the registry before its
-//! descriptor is closed, under the registry's lock, so the stop never
-//! shuts down a descriptor that was closed (and perhaps reused).
+//! can end them. When the stop begins, the protocols that can say so are
+//! told (a stream's stop hook: a WebSocket sends its close frame with 1001,
+//! "going away"); the hooks run on a thread of their own, never blocking
+//! (see [`Upgrades::begin_stop`]). The stop then waits up to
+//! `shutdown_timeout` for the handlers to finish, and shuts every
+//! remaining socket down (`shutdown(2)`, both directions): the handler's
+//! reads then see the end of the stream and its writes fail. An
+//! [`Upgraded`] leaves the registry before its descriptor is closed,
+//! under the registry's lock, so the stop never shuts down a descriptor
+//! that was closed (and perhaps reused).
+//!
+//! A hook set while the stop begins runs once either way: setting it and
+//! collecting the hooks both happen under the registry's lock, with the
+//! `stopping` flag beside them; a hook set after the flag was raised is
+//! not stored but run at once by the thread that sets it.
 //!
 //! Thread: the worker (reserve, spawn), the I/O thread (hand over), the
 //! handler's own thread (the stream), and the thread that stops the server.
@@ -56,10 +65,39 @@ struct Inner {
     next_id: AtomicU64,
     /// Handler threads started since the start (for their names).
     spawned: AtomicU64,
-    /// The descriptors of the open upgraded streams, by id.
-    open: Mutex<HashMap<u64, RawFd>>,
+    /// The open upgraded streams, by id, and whether a stop began.
+    open: Mutex<Registry>,
     /// The `websocket_max_message_size` setting, for the streams.
     websocket_max_message_size: u64,
+}
+
+/// What a stream's protocol does when the server's graceful stop begins:
+/// something quick that must not block (it runs on the thread that tells
+/// every stream in turn).
+pub(crate) type StopHook = Arc<dyn Fn() + Send + Sync>;
+
+/// The open upgraded streams.
+#[derive(Default)]
+struct Registry {
+    streams: HashMap<u64, Open>,
+    /// The graceful stop began: hooks set from now on run at once.
+    stopping: bool,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("streams", &self.streams.len())
+            .field("stopping", &self.stopping)
+            .finish()
+    }
+}
+
+/// One open upgraded stream.
+struct Open {
+    /// Its descriptor (the stream's own, closed only after it leaves).
+    fd: RawFd,
+    on_stop: Option<StopHook>,
 }
 
 /// The server's upgraded connections (see the module docs).
@@ -90,7 +128,7 @@ impl Upgrades {
                 total: AtomicU64::new(0),
                 next_id: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),
-                open: Mutex::new(HashMap::new()),
+                open: Mutex::new(Registry::default()),
                 websocket_max_message_size,
             }),
         }
@@ -122,7 +160,7 @@ impl Upgrades {
 
     /// Upgraded connections open now.
     pub(crate) fn open(&self) -> u64 {
-        crate::lock(&self.inner.open).len() as u64
+        crate::lock(&self.inner.open).streams.len() as u64
     }
 
     /// Handler threads alive (running a handler, or waiting for their
@@ -141,12 +179,42 @@ impl Upgrades {
     /// their streams. Returns how many.
     pub(crate) fn shut_down_all(&self) -> usize {
         let open = crate::lock(&self.inner.open);
-        for &fd in open.values() {
+        for o in open.streams.values() {
             // The descriptor is open: a stream leaves the map (under this
             // lock) before it closes it.
-            let _ = crate::sys::shutdown_both(fd);
+            let _ = crate::sys::shutdown_both(o.fd);
         }
-        open.len()
+        open.streams.len()
+    }
+
+    /// The graceful stop begins: every open stream's stop hook runs (on a
+    /// thread of its own, `maitred-upgraded-stop`, so that the loop that
+    /// stops the server never waits for one), and hooks set from now on
+    /// run when they are set. Called once, by the first loop.
+    pub(crate) fn begin_stop(&self) {
+        let hooks: Vec<StopHook> = {
+            let mut open = crate::lock(&self.inner.open);
+            open.stopping = true;
+            open.streams
+                .values()
+                .filter_map(|o| o.on_stop.clone())
+                .collect()
+        };
+        if hooks.is_empty() {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("maitred-upgraded-stop".into())
+            .spawn(move || {
+                for hook in hooks {
+                    hook();
+                }
+            });
+        if let Err(e) = spawned {
+            crate::log_warning!(
+                "no thread to tell upgraded connections of the stop ({e}); they end after shutdown_timeout"
+            );
+        }
     }
 }
 
@@ -165,7 +233,13 @@ impl Handoff {
     /// (closed).
     pub(crate) fn deliver(self, fd: OwnedFd, leftover: Vec<u8>, tcp: bool) {
         let id = self.upgrades.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        crate::lock(&self.upgrades.inner.open).insert(id, fd.as_raw_fd());
+        crate::lock(&self.upgrades.inner.open).streams.insert(
+            id,
+            Open {
+                fd: fd.as_raw_fd(),
+                on_stop: None,
+            },
+        );
         self.upgrades.inner.total.fetch_add(1, Ordering::Relaxed);
         let stream = if tcp {
             Stream::Tcp(TcpStream::from(fd))
@@ -173,7 +247,7 @@ impl Handoff {
             Stream::Unix(UnixStream::from(fd))
         };
         let up = Upgraded {
-            _registration: Some(Registration {
+            registration: Some(Registration {
                 inner: Arc::clone(&self.upgrades.inner),
                 id,
             }),
@@ -223,7 +297,7 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        crate::lock(&self.inner.open).remove(&self.id);
+        crate::lock(&self.inner.open).streams.remove(&self.id);
     }
 }
 
@@ -272,7 +346,7 @@ enum Stream {
 pub struct Upgraded {
     // Dropped first (fields drop in order): the registry forgets the
     // descriptor before the stream closes it.
-    _registration: Option<Registration>,
+    registration: Option<Registration>,
     stream: Stream,
     leftover: Vec<u8>,
     pos: usize,
@@ -307,12 +381,37 @@ impl Upgraded {
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
         };
         Ok(Upgraded {
-            _registration: None,
+            registration: None,
             stream,
             leftover: Vec::new(),
             pos: 0,
             websocket_max_message_size: self.websocket_max_message_size,
         })
+    }
+
+    /// Sets what this stream's protocol does when the server's graceful
+    /// stop begins (see [`StopHook`]); if it began already, runs it now,
+    /// on this thread. A second handle ([`try_clone`](Self::try_clone))
+    /// is not in the registry: this does nothing there.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn on_stop(&self, hook: StopHook) {
+        let Some(reg) = &self.registration else {
+            return;
+        };
+        let run_now = {
+            let mut open = crate::lock(&reg.inner.open);
+            if open.stopping {
+                true
+            } else {
+                if let Some(o) = open.streams.get_mut(&reg.id) {
+                    o.on_stop = Some(Arc::clone(&hook));
+                }
+                false
+            }
+        };
+        if run_now {
+            hook();
+        }
     }
 
     /// The server's `websocket_max_message_size` setting.

@@ -88,6 +88,27 @@ fn app(room: Arc<Room>) -> impl Fn(&mut Request) -> Response + Send + Sync + 'st
                 }
                 websocket_example::echo(ws)
             }),
+            // A sender thread writes numbered messages (some large) as
+            // fast as the client reads, until sending fails; the handler
+            // reads until the connection ends.
+            "/chatter" => hs.accept(|ws| {
+                let (mut reader, sender) = ws.split();
+                let chatter = std::thread::spawn(move || {
+                    let big = "y".repeat(100_000);
+                    for n in 0u64.. {
+                        let msg = if n % 8 == 7 {
+                            format!("{n} {big}")
+                        } else {
+                            n.to_string()
+                        };
+                        if sender.send_text(&msg).is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Ok(Some(_)) = reader.read() {}
+                let _ = chatter.join();
+            }),
             // The subprotocol the handshake chose, sent back as text.
             "/protocol" => hs.select_protocol(&["v2.chat", "chat"]).accept(|ws| {
                 let p = ws.protocol().unwrap_or("none").to_string();
@@ -664,17 +685,120 @@ fn handshake_refusals_and_subprotocols_over_a_socket() {
 }
 
 #[test]
-fn a_graceful_stop_ends_websocket_connections() {
+fn a_graceful_stop_closes_websockets_with_1001_and_ends_when_clients_answer() {
+    // shutdown_timeout is long: the stop must end because the clients
+    // answered the close, not because the time ran out.
+    let mut a = adj(false);
+    a.shutdown_timeout = 60;
+    let (s, room) = serve(a);
+    let mut clients = Vec::new();
+    for path in ["/", "/chat", "/"] {
+        let mut ws = client(s.addr, path);
+        ws.send(TMessage::text("x")).unwrap();
+        assert_eq!(text(&mut ws), "x");
+        clients.push(ws);
+    }
+    // Each client reads until the server's close comes (tungstenite
+    // answers it), then to the end of the connection.
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut ws| {
+            std::thread::spawn(move || {
+                let close = loop {
+                    match ws.read() {
+                        Ok(TMessage::Close(frame)) => break frame,
+                        Ok(_) => {}
+                        Err(e) => panic!("no close frame: {e}"),
+                    }
+                };
+                // Then the connection ends (the server closes first).
+                while ws.read().is_ok() {}
+                close.map(|f| (u16::from(f.code), f.reason.as_str().to_string()))
+            })
+        })
+        .collect();
+    let began = Instant::now();
+    s.stop().unwrap();
+    let took = began.elapsed();
+    for r in readers {
+        assert_eq!(
+            r.join().unwrap(),
+            Some((1001, "server shutting down".to_string()))
+        );
+    }
+    assert!(
+        took < Duration::from_secs(30),
+        "the stop waited {took:?}: the close did not end the handlers"
+    );
+    drop(room);
+}
+
+#[test]
+fn the_stop_s_close_races_a_sender_writing_all_the_time() {
+    // The stop's close is written by the stop's thread or, when a sender
+    // holds the lock, by that sender: either way whole, after whole
+    // messages, exactly once, and nothing after it.
+    for round in 0..5 {
+        let mut a = adj(false);
+        a.shutdown_timeout = 60;
+        let (s, _) = serve(a);
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let mut ws = client(s.addr, "/chatter");
+                std::thread::spawn(move || {
+                    let mut next = 0u64;
+                    loop {
+                        match ws.read() {
+                            Ok(TMessage::Text(t)) => {
+                                let n: u64 = t.split(' ').next().unwrap().parse().unwrap();
+                                assert_eq!(n, next, "a message lost or out of order");
+                                next += 1;
+                            }
+                            Ok(TMessage::Close(frame)) => {
+                                let f = frame.expect("a close code");
+                                assert_eq!(u16::from(f.code), 1001);
+                                break;
+                            }
+                            Ok(other) => panic!("unexpected {other:?}"),
+                            Err(e) => panic!("the connection failed after {next} messages: {e}"),
+                        }
+                    }
+                    while ws.read().is_ok() {}
+                    next
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50 + 20 * round));
+        let began = Instant::now();
+        s.stop().unwrap();
+        let took = began.elapsed();
+        for c in clients {
+            assert!(c.join().unwrap() > 0);
+        }
+        assert!(
+            took < Duration::from_secs(30),
+            "round {round}: the stop took {took:?}"
+        );
+    }
+}
+
+#[test]
+fn a_graceful_stop_shuts_down_a_websocket_whose_client_does_not_answer() {
     let mut a = adj(false);
     a.shutdown_timeout = 1;
     let (s, _) = serve(a);
-    let mut ws = client(s.addr, "/");
-    ws.send(TMessage::text("x")).unwrap();
-    assert_eq!(text(&mut ws), "x");
+    let mut raw = Raw::connect(s.addr, "/");
     let began = Instant::now();
     s.stop().unwrap();
     assert!(began.elapsed() < Duration::from_secs(8));
-    assert!(ws.read().is_err(), "the connection ended");
+    // The close frame came (unmasked, 1001 and the reason), then the end.
+    let mut expected = vec![0x88, 22];
+    expected.extend_from_slice(&close_payload(1001, "server shutting down"));
+    assert!(raw.need(expected.len()), "no close frame");
+    assert_eq!(raw.buf[..expected.len()], expected[..]);
+    raw.buf.drain(..expected.len());
+    while raw.fill() > 0 {}
+    assert!(raw.buf.is_empty(), "nothing after the close: {:?}", raw.buf);
 }
 
 /// 1,000 WebSocket connections open at once, each echoing a message, while

@@ -43,6 +43,8 @@ pub const OP_PONG: u8 = 0xA;
 /// The longest payload of a control frame (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// Close code 1001: this side is going away (the server stops).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code 1002: the peer broke the protocol.
 pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 /// Close code 1007: a text message (or close reason) that is not UTF-8.

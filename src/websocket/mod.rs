@@ -58,9 +58,14 @@
 //! a dependency; clients then send uncompressed frames. Messages are sent
 //! whole, as one frame each.
 //!
-//! A graceful stop of the server ends WebSocket connections as it ends
-//! every upgraded connection: after `shutdown_timeout`, their sockets are
-//! shut down, and `read` returns [`Error::ConnectionLost`].
+//! A graceful stop of the server begins the closing handshake of every
+//! open WebSocket with 1001 ("going away", reason `server shutting
+//! down`): nothing more can be sent, and `read` returns `Ok(None)` once
+//! the client answered and the connection is closed, so handlers return
+//! and the stop ends without waiting. (The close frame is sent only if the
+//! socket takes it at once; a connection whose client does not answer, or
+//! does not read, is shut down after `shutdown_timeout`, and `read`
+//! returns `Ok(None)` or [`Error::ConnectionLost`].)
 //!
 //! Thread: the connection's handler thread (the reader), and any thread
 //! holding a [`Sender`].
@@ -73,7 +78,9 @@ mod sha1;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::sync::{Arc, Condvar, Mutex};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::upgrade::Upgraded;
@@ -81,7 +88,9 @@ use crate::upgrade::Upgraded;
 pub use frame::CloseFrame;
 pub use handshake::{accept_key, handshake, is_websocket_request, Handshake, Refusal};
 
-use frame::{Decoder, Event, ProtocolError, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
+use frame::{
+    Decoder, Event, ProtocolError, CLOSE_GOING_AWAY, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
+};
 
 /// The decoder and encoders, for the fuzz target and tests
 /// (`maitred::__private::websocket`).
@@ -103,6 +112,8 @@ const READ_BUFFER: usize = 16 << 10;
 /// A payload up to this long is sent in one write with its header; a
 /// longer one as the header, then the payload (no copy).
 const COPY_LIMIT: usize = 16 << 10;
+/// The reason sent with 1001 when the server stops.
+const GOING_AWAY_REASON: &str = "server shutting down";
 
 /// A message: text (UTF-8) or binary.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -307,6 +318,9 @@ struct Out {
 #[derive(Debug)]
 struct Shared {
     out: Mutex<Out>,
+    /// The server's graceful stop began: the next frame written is the
+    /// close with 1001 (see [`Sender::going_away`]).
+    going_away: AtomicBool,
     /// The reader has ended the connection (the close timer's signal).
     finished: Mutex<bool>,
     finished_cv: Condvar,
@@ -329,12 +343,39 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// Writes one frame; `close` marks the end of sending.
+    /// Writes one frame; `close` marks the end of sending. Once the
+    /// server's stop began, the close with 1001 goes out first (or right
+    /// after the frame being written), and nothing more.
     fn write_frame(&self, opcode: u8, payload: &[u8]) -> Result<(), Error> {
         let mut out = crate::lock(&self.shared.out);
         if out.closed {
             return Err(Error::Closed);
         }
+        if opcode != OP_CLOSE && self.shared.going_away.load(Ordering::SeqCst) {
+            Sender::write_going_away(&mut out);
+            return Err(Error::Closed);
+        }
+        let written = Sender::write_locked(&mut out, opcode, payload);
+        if written.is_ok() && self.shared.going_away.load(Ordering::SeqCst) {
+            Sender::write_going_away(&mut out);
+        }
+        written
+    }
+
+    /// The close with 1001, on a stream still open for writing.
+    fn write_going_away(out: &mut MutexGuard<'_, Out>) {
+        if !out.closed {
+            let payload = frame::close_payload(CLOSE_GOING_AWAY, GOING_AWAY_REASON);
+            let _ = Sender::write_locked(out, OP_CLOSE, &payload);
+        }
+    }
+
+    /// Writes one frame under the lock.
+    fn write_locked(
+        out: &mut MutexGuard<'_, Out>,
+        opcode: u8,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         if opcode == OP_CLOSE {
             out.closed = true;
             out.closed_at = Some(Instant::now());
@@ -443,6 +484,97 @@ impl Sender {
         if let Err(e) = spawned {
             crate::log_warning!("WebSocket: no thread for the close timeout: {e}");
         }
+    }
+
+    /// The server's graceful stop began: the close frame with 1001
+    /// ("going away") goes out, so that the client answers and the reader
+    /// ends the connection well before `shutdown_timeout`. This runs on
+    /// the stop's `maitred-upgraded-stop` thread, which tells every
+    /// connection in turn, so it never waits for the socket, and for the
+    /// lock only briefly; whoever writes next sends the close instead.
+    ///
+    /// The interleavings with a sender (each frame is written whole under
+    /// the lock; `going_away` is `SeqCst`, stored before the first try):
+    ///
+    /// * The lock is free at one of the tries: the close is written here
+    ///   if the socket takes some of it at once (the rest of a frame cut
+    ///   short is waited for, a second at most); if it takes nothing, the
+    ///   next sender to write sends it, or the stop's shutdown of the
+    ///   socket ends the connection.
+    /// * It is held at every try (frames are being written for 100 ms, or
+    ///   one large frame to a slow reader): the holder checks the flag
+    ///   after its frame, and every frame that begins later checks it
+    ///   before; whichever sees it first writes the close (blocking, as
+    ///   that sender writes everything), and later ones get
+    ///   [`Error::Closed`]. A holder past its check when the flag was set
+    ///   releases the lock soon after, and a later try takes it.
+    /// * The close was written already (the client's, the application's,
+    ///   a failure): nothing more is sent.
+    fn going_away(&self) {
+        const TRIES: u32 = 20;
+        const PAUSE: Duration = Duration::from_millis(5);
+        self.shared.going_away.store(true, Ordering::SeqCst);
+        for _ in 0..TRIES {
+            let mut out = match self.shared.out.try_lock() {
+                Ok(out) => out,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    std::thread::sleep(PAUSE);
+                    continue;
+                }
+            };
+            if out.closed {
+                return;
+            }
+            let payload = frame::close_payload(CLOSE_GOING_AWAY, GOING_AWAY_REASON);
+            let (h, n) = frame::frame_header(true, OP_CLOSE, payload.len());
+            let mut one = Vec::with_capacity(n + payload.len());
+            one.extend_from_slice(h.get(..n).unwrap_or(&[]));
+            one.extend_from_slice(&payload);
+            let fd = out.stream.as_raw_fd();
+            match crate::sys::send_now(fd, &one) {
+                // The client reads nothing (its window is full): no close
+                // frame from here; the next sender writes it, or the
+                // stop's shutdown of the socket ends the connection.
+                Ok(0) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(k) => {
+                    // Begun: nothing else may be written now. A frame cut
+                    // short (a window with a few bytes left) is finished,
+                    // waiting a little for room, else the stream can carry
+                    // nothing more.
+                    out.closed = true;
+                    out.closed_at = Some(Instant::now());
+                    if !Sender::finish_now(fd, one.get(k..).unwrap_or(&[])) {
+                        let _ = out.stream.shutdown(Shutdown::Both);
+                    }
+                }
+                Err(_) => {
+                    out.closed = true;
+                    out.closed_at = Some(Instant::now());
+                    let _ = out.stream.shutdown(Shutdown::Both);
+                }
+            }
+            return;
+        }
+    }
+
+    /// Writes the rest of a small frame on the stop's thread, waiting at
+    /// most a second for the client to make room; false if it did not.
+    fn finish_now(fd: std::os::fd::RawFd, mut rest: &[u8]) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !rest.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !matches!(crate::sys::wait_writable(fd, Some(left)), Ok(true)) {
+                return false;
+            }
+            match crate::sys::send_now(fd, rest) {
+                Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return false,
+            }
+        }
+        true
     }
 
     /// True once nothing more can be sent (a close frame went out, or a
@@ -693,10 +825,20 @@ impl WebSocket {
                 closed: false,
                 closed_at: None,
             }),
+            going_away: AtomicBool::new(false),
             finished: Mutex::new(false),
             finished_cv: Condvar::new(),
             close_timeout: config.close_timeout,
         });
+        // The server's graceful stop closes with 1001. Weak: the registry
+        // keeps the hook while the stream is open, and must not keep the
+        // connection's state alive beyond it.
+        let weak = Arc::downgrade(&shared);
+        stream.on_stop(Arc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                Sender { shared }.going_away();
+            }
+        }));
         Ok(WebSocket {
             reader: Reader {
                 stream,
