@@ -85,7 +85,7 @@ use crate::conn::{Received, Released};
 use crate::dispatcher::Token;
 use crate::home::Home;
 use crate::output::{OutQueue, Wire};
-use crate::push::{Push, PushTarget};
+use crate::push::{Fill, Push, PushEvent, PushTarget};
 use crate::request::{ConnEnviron, Connection};
 use crate::shared::ServerShared;
 use crate::upgrade::Handoff;
@@ -219,8 +219,39 @@ impl Wire for Link {
 }
 
 impl PushTarget for Link {
+    fn append_and_flush(&self, fill: &mut Fill<'_>) -> Result<u64, ()> {
+        let mut out = self.out();
+        let mut failed = false;
+        fill(&mut |piece| failed |= out.append_bytes(self, piece).is_err());
+        if failed || out.flush_soon(self).is_err() {
+            return Err(());
+        }
+        Ok(out.total_bytes())
+    }
+
+    fn queued(&self) -> u64 {
+        self.out().total_bytes()
+    }
+
+    fn high_watermark(&self) -> u64 {
+        self.server.adj.outbuf_high_watermark
+    }
+
+    fn client_gone(&self) -> bool {
+        Wire::gone(self)
+    }
+
     fn wake(&self) {
         self.notify_loop();
+    }
+
+    fn count(&self, event: PushEvent) {
+        let c = &self.server.counters;
+        match event {
+            PushEvent::Started => c.push_started(),
+            PushEvent::Bytes(n) => c.pushed(n),
+            PushEvent::Ended => c.push_ended(),
+        }
     }
 }
 

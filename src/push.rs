@@ -41,8 +41,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::output::Wire;
-
 /// How a pushed body is delimited on the wire (the head decided it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PushFraming {
@@ -90,12 +88,42 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// Takes the bytes of one append, piece by piece.
+pub(crate) type Sink<'a> = dyn FnMut(&[u8]) + 'a;
+
+/// Gives an append's pieces to a [`Sink`].
+pub(crate) type Fill<'a> = dyn FnMut(&mut Sink<'_>) + 'a;
+
 /// The attached connection of a push, type-erased: what a sender needs of
-/// it.
-pub(crate) trait PushTarget: Wire + Send + Sync {
+/// it (the link implements it, `link.rs`; this module knows nothing of
+/// the output buffers or the server).
+pub(crate) trait PushTarget: Send + Sync {
+    /// Appends the pieces `fill` gives, in order, to the connection's
+    /// output, then sends what the socket takes now. Returns the bytes
+    /// still queued, or `Err` once the connection is unusable.
+    fn append_and_flush(&self, fill: &mut Fill<'_>) -> Result<u64, ()>;
+    /// Bytes queued in the connection's output.
+    fn queued(&self) -> u64;
+    /// `outbuf_high_watermark`: past it, senders wait.
+    fn high_watermark(&self) -> u64;
+    /// The client is gone or a send failed.
+    fn client_gone(&self) -> bool;
     /// Asks the I/O thread to look at the connection (to flush what the
     /// socket did not take, or to see the body's end).
     fn wake(&self);
+    /// Counts a pushed body's start, bytes or end in the statistics.
+    fn count(&self, event: PushEvent);
+}
+
+/// What a push tells the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PushEvent {
+    /// A pushed body was attached to its connection.
+    Started,
+    /// Body bytes were accepted.
+    Bytes(u64),
+    /// The body ended (or its client left).
+    Ended,
 }
 
 /// What the attaching worker gives a push.
@@ -297,7 +325,7 @@ impl Push {
             return;
         }
         if let Some(att) = st.attached.as_mut() {
-            att.target.server().counters.push_ended();
+            att.target.count(PushEvent::Ended);
             if let Some(log) = att.log.take() {
                 log(st.bytes);
             }
@@ -312,22 +340,19 @@ impl Push {
             return Err(SendError::Closed);
         };
         let target = Arc::clone(&att.target);
-        let mut out = target.out();
-        let mut failed = false;
-        let taken = frame(&mut att.framing, data, &mut |piece| {
-            failed |= out.append_bytes(&*target, piece).is_err();
+        let framing = &mut att.framing;
+        let mut taken = 0;
+        let written = target.append_and_flush(&mut |sink| {
+            taken = frame(framing, data, sink);
         });
-        if failed || out.flush_soon(&*target).is_err() {
-            drop(out);
+        let Ok(left) = written else {
             st.closed = true;
             self.finish_locked(st);
             self.ready.notify_all();
             return Err(SendError::Closed);
-        }
-        let left = out.total_bytes();
-        drop(out);
+        };
         st.bytes += taken;
-        target.server().counters.pushed(taken);
+        target.count(PushEvent::Bytes(taken));
         if left > 0 {
             // The socket did not take it all: the loop sends the rest when
             // it can.
@@ -342,10 +367,7 @@ impl Push {
             return;
         };
         if att.framing == PushFraming::Chunked {
-            let target = Arc::clone(&att.target);
-            let mut out = target.out();
-            let _ = out.append_bytes(&*target, b"0\r\n\r\n");
-            let _ = out.flush_soon(&*target);
+            let _ = att.target.append_and_flush(&mut |sink| sink(b"0\r\n\r\n"));
         }
     }
 
@@ -368,14 +390,13 @@ impl Push {
                     st.early_bytes < EARLY_LIMIT
                 }
                 Some(att) => {
-                    if att.target.gone() {
+                    if att.target.client_gone() {
                         st.closed = true;
                         self.finish_locked(&mut st);
                         self.ready.notify_all();
                         return Err(SendError::Closed);
                     }
-                    let hw = att.target.server().adj.outbuf_high_watermark;
-                    att.target.out().total_bytes() <= hw
+                    att.target.queued() <= att.target.high_watermark()
                 }
             };
             if room {
@@ -422,7 +443,7 @@ impl Pushed {
         self.attached = true;
         let push = &self.push;
         let mut st = push.lock();
-        attach.target.server().counters.push_started();
+        attach.target.count(PushEvent::Started);
         let no_body = attach.framing == PushFraming::None;
         st.attached = Some(attach);
         if no_body {
@@ -485,7 +506,7 @@ impl BodySender {
     /// stopped, the response has no body), without sending.
     pub fn is_closed(&self) -> bool {
         let st = self.push.lock();
-        st.closed || st.attached.as_ref().is_some_and(|a| a.target.gone())
+        st.closed || st.attached.as_ref().is_some_and(|a| a.target.client_gone())
     }
 
     /// Ends the body now (as dropping the last sender does, but for this
