@@ -3,7 +3,7 @@
 //! closed), idle holders that connect and send nothing, and
 //! `Expect: 100-continue` holders that never send their body, while a
 //! normal client makes sequential requests on fresh connections. Every
-//! normal request must be answered.
+//! normal request must be answered, with one I/O thread and with two.
 //!
 //! `cargo test --test slowloris` runs the short variant (CI);
 //! `cargo test --release --test slowloris -- --ignored --nocapture` runs
@@ -193,15 +193,27 @@ fn defaults() -> Adjustments {
 /// every normal request is answered.
 #[test]
 fn normal_clients_are_served_under_attack() {
+    served_under_attack(1);
+}
+
+/// The same with two I/O threads: the attackers are spread over both
+/// loops, and each loop's deadlines and evictions hold them off.
+#[test]
+fn normal_clients_are_served_under_attack_with_two_loops() {
+    served_under_attack(2);
+}
+
+fn served_under_attack(io_threads: usize) {
     let counts = [
         (Kind::Slowloris, 200),
         (Kind::Idle, 20),
         (Kind::ExpectHolder, 20),
     ];
-    let (answered, p50, p99, failures, connects, closed) =
-        run(defaults(), counts, Duration::from_secs(3));
+    let mut a = defaults();
+    a.io_threads = io_threads;
+    let (answered, p50, p99, failures, connects, closed) = run(a, counts, Duration::from_secs(3));
     println!(
-        "defaults: {answered} answered, p50 {p50} µs, p99 {p99} µs; attackers connected {connects} times, closed {closed} times"
+        "defaults, io_threads={io_threads}: {answered} answered, p50 {p50} µs, p99 {p99} µs; attackers connected {connects} times, closed {closed} times"
     );
     assert!(
         failures.is_empty(),
@@ -219,18 +231,27 @@ fn normal_clients_are_served_under_attack() {
 /// when its request crosses the close, a reset). Most get through.
 #[test]
 fn room_is_made_for_normal_clients_at_a_low_connection_limit() {
+    room_is_made(1);
+}
+
+/// The same with two I/O threads: the limit is the server's, and room is
+/// made in whichever loop holds the best candidate.
+#[test]
+fn room_is_made_for_normal_clients_at_a_low_connection_limit_with_two_loops() {
+    room_is_made(2);
+}
+
+fn room_is_made(io_threads: usize) {
     let counts = [
         (Kind::Slowloris, 200),
         (Kind::Idle, 20),
         (Kind::ExpectHolder, 20),
     ];
-    let (answered, p50, p99, failures, connects, closed) = run(
-        defaults().connection_limit(100),
-        counts,
-        Duration::from_secs(3),
-    );
+    let mut a = defaults().connection_limit(100);
+    a.io_threads = io_threads;
+    let (answered, p50, p99, failures, connects, closed) = run(a, counts, Duration::from_secs(3));
     println!(
-        "connection_limit=100: {answered} answered, {} refused, p50 {p50} µs, p99 {p99} µs; attackers connected {connects} times, closed {closed} times",
+        "connection_limit=100, io_threads={io_threads}: {answered} answered, {} refused, p50 {p50} µs, p99 {p99} µs; attackers connected {connects} times, closed {closed} times",
         failures.len()
     );
     let refusal = |f: &String| f == "status 503" || f.contains("reset") || f.contains("closed");
