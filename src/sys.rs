@@ -441,15 +441,7 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
 
 /// `send` of one buffer.
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    cvt_retry(|| {
-        // SAFETY: `buf` is a live buffer of `buf.len()` bytes, only read.
-        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
-    })
+    send_with(fd, buf, SEND_FLAGS)
 }
 
 /// `send` of one buffer that never waits, on a socket that may be in
@@ -457,16 +449,13 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// `WouldBlock`.
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
 pub(crate) fn send_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    send_with(fd, buf, SEND_FLAGS | libc::MSG_DONTWAIT)
+}
+
+fn send_with(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
     cvt_retry(|| {
         // SAFETY: `buf` is a live buffer of `buf.len()` bytes, only read.
-        let r = unsafe {
-            libc::send(
-                fd,
-                buf.as_ptr().cast(),
-                buf.len(),
-                SEND_FLAGS | libc::MSG_DONTWAIT,
-            )
-        };
+        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
         if r < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -512,20 +501,7 @@ pub(crate) fn wait_writable(fd: RawFd, timeout: Option<std::time::Duration>) -> 
             ms.min(libc::c_int::MAX as u128) as libc::c_int
         }
     };
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    cvt_retry(|| {
-        // SAFETY: one live, exclusive pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r > 0)
-        }
-    })
+    poll_one(fd, libc::POLLOUT, ms)
 }
 
 /// Waits until `fd` is readable, at most `timeout`; whether it is (for the
@@ -533,9 +509,15 @@ pub(crate) fn wait_writable(fd: RawFd, timeout: Option<std::time::Duration>) -> 
 #[cfg(test)]
 pub(crate) fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
     let ms = timeout.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
+    poll_one(fd, libc::POLLIN, ms)
+}
+
+/// `poll(2)` on one descriptor for `events`, at most `ms` milliseconds
+/// (-1: no limit); whether it became ready (or reported an error).
+fn poll_one(fd: RawFd, events: libc::c_short, ms: libc::c_int) -> io::Result<bool> {
     let mut p = libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     cvt_retry(|| {
