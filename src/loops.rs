@@ -198,6 +198,12 @@ fn run_other(
     let loop_timeout = adj.loop_timeout();
     let shutdown_timeout = Duration::from_secs(adj.shutdown_timeout);
     let mut deadline: Option<Instant> = None;
+    let index = io.home.index;
+    let _guard = StopOnPanic {
+        stop: &stop,
+        wake: || shared.first_loop().notifier.wake(),
+        what: index,
+    };
     loop {
         if release.load(Ordering::Acquire) {
             return Ended { io, error: None };
@@ -225,6 +231,31 @@ fn run_other(
             if !io.map.any_busy() || Instant::now() >= d {
                 return Ended { io, error: None };
             }
+        }
+    }
+}
+
+/// Stops the server when a loop's thread unwinds (a bug: no input should
+/// make one panic), as a failing poller does: the accepting loop would
+/// otherwise go on handing connections to a loop that is gone, and they
+/// would never be served. Its own connections close as its map drops.
+struct StopOnPanic<'a, W: Fn()> {
+    stop: &'a AtomicBool,
+    /// Wakes the first loop, which then stops the server.
+    wake: W,
+    /// The loop's index, for the log.
+    what: usize,
+}
+
+impl<W: Fn()> Drop for StopOnPanic<'_, W> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            crate::log_error!(
+                "I/O thread {} panicked; its connections were closed; stopping the server",
+                self.what
+            );
+            self.stop.store(true, Ordering::SeqCst);
+            (self.wake)();
         }
     }
 }
@@ -296,5 +327,42 @@ impl Others {
             }
         }
         back
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_loop_that_panics_stops_the_server_and_one_that_returns_does_not() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let woken = Arc::new(AtomicUsize::new(0));
+        let (s, w) = (Arc::clone(&stop), Arc::clone(&woken));
+        let r = std::thread::spawn(move || {
+            let _guard = StopOnPanic {
+                stop: &s,
+                wake: || {
+                    w.fetch_add(1, Ordering::SeqCst);
+                },
+                what: 1,
+            };
+            panic!("a bug in a loop");
+        })
+        .join();
+        assert!(r.is_err());
+        assert!(stop.load(Ordering::SeqCst));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+
+        let stop = AtomicBool::new(false);
+        {
+            let _guard = StopOnPanic {
+                stop: &stop,
+                wake: || panic!("no wake when the loop just returns"),
+                what: 2,
+            };
+        }
+        assert!(!stop.load(Ordering::SeqCst));
     }
 }
