@@ -50,12 +50,18 @@
 //! | body | [`RequestBody`] | moved | never |
 //! | [`http::StatusCode`] | status | its number | never (both take 100–999) |
 //! | [`http::HeaderMap`] | response headers | in the map's order (every value of a name together, in the order appended), names lower-case | a value that is not UTF-8 (`http` holds bytes, a [`Response`] text): an error, never a lossy rewrite |
-//! | response extensions | reason phrase | a [`ReasonPhrase`] there is sent as the reason; other extensions are dropped | never |
+//! | response extensions | reason phrase, switch | a [`ReasonPhrase`] there is sent as the reason; a [`Switch`] in a 101 makes it a [`Response::upgrade`]; other extensions are dropped | a [`Switch`] in a response that is not a 101, or one already used |
 //! | `B: Into<Body>` | [`Body`] | `Into` (`String`, `Vec<u8>`, `&'static str`, `&'static [u8]`, `File`, `Body`, and `()` for no body) | never |
 //!
 //! The other way, a [`Response`] → [`http::Response<Body>`] fails for a
 //! header name or value `http` refuses (the response writer would refuse
-//! them too) and for a [`Response::upgrade`], which has no `http` form.
+//! them too).
+//!
+//! Switching protocols: `http` has no place for the handler of a
+//! [`Response::upgrade`], so it travels as a [`Switch`] in the response's
+//! extensions, both ways (with the `websocket` feature too,
+//! `websocket::handshake_http` and `Handshake::accept_http` do the
+//! WebSocket handshake on `http` types).
 //!
 //! What the server checks in every response is still checked after a
 //! conversion: a hop-by-hop header (`Connection`, `Transfer-Encoding`, ...)
@@ -78,11 +84,14 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Weak;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::logging::escaped;
 use crate::request::Connection;
-use crate::{Adjustments, App, Body, Error, HttpError, Request, RequestBody, Response, Version};
+use crate::upgrade::Handler;
+use crate::{
+    Adjustments, App, Body, Error, HttpError, Request, RequestBody, Response, Upgraded, Version,
+};
 
 /// Which part of a request or response could not be converted
 /// ([`ConversionError::part`]).
@@ -103,7 +112,8 @@ pub enum Part {
     HeaderCount,
     /// The status code (`http` takes 100 to 999).
     Status,
-    /// A [`Response::upgrade`], which has no `http` form.
+    /// A switch of protocols: a [`Switch`] in a response whose status is
+    /// not 101, or whose handler was taken already.
     Upgrade,
 }
 
@@ -552,12 +562,47 @@ impl<B: Into<Body>> TryFrom<http::Response<B>> for Response {
 
     /// Status, headers ([`add_http_headers`](Response::add_http_headers)),
     /// a [`ReasonPhrase`] from the extensions, and the body through `Into`.
-    /// The version is not used (the server answers in the request's).
+    /// The version is not used (the server answers in the request's). A
+    /// 101 with a [`Switch`] in its extensions becomes the
+    /// [`Response::upgrade`] to its protocol.
     ///
-    /// Errors: a header value that is not UTF-8.
+    /// Errors: a header value that is not UTF-8; a [`Switch`] in a
+    /// response that is not a 101, or one whose handler a clone took.
     fn try_from(r: http::Response<B>) -> Result<Response, ConversionError> {
         let (mut parts, body) = r.into_parts();
-        let mut resp = Response::new(parts.status.as_u16());
+        let status = parts.status.as_u16();
+        if let Some(switch) = parts.extensions.remove::<Switch>() {
+            if status != 101 {
+                return Err(ConversionError::new(
+                    Part::Upgrade,
+                    500,
+                    format!(
+                        "a Switch to {} in a response with status {status}: a switch is a 101",
+                        quoted(switch.protocol.as_bytes())
+                    ),
+                    None,
+                ));
+            }
+            let protocol = switch.protocol.clone();
+            let handler = switch.take().ok_or_else(|| {
+                ConversionError::new(
+                    Part::Upgrade,
+                    500,
+                    format!(
+                        "the Switch to {} was used already (a clone of it took the handler)",
+                        quoted(protocol.as_bytes())
+                    ),
+                    None,
+                )
+            })?;
+            let mut resp = Response::upgrade(protocol, handler);
+            resp.add_http_headers(&parts.headers)?;
+            if let Some(ReasonPhrase(reason)) = parts.extensions.remove::<ReasonPhrase>() {
+                resp = resp.with_reason(reason);
+            }
+            return Ok(resp);
+        }
+        let mut resp = Response::new(status);
         resp.add_http_headers(&parts.headers)?;
         if let Some(ReasonPhrase(reason)) = parts.extensions.remove::<ReasonPhrase>() {
             resp = resp.with_reason(reason);
@@ -570,23 +615,15 @@ impl TryFrom<Response> for http::Response<Body> {
     type Error = ConversionError;
 
     /// Status, headers, body; a reason phrase of the response's own as a
-    /// [`ReasonPhrase`] extension. The version is `http`'s default
+    /// [`ReasonPhrase`] extension; a [`Response::upgrade`]'s protocol and
+    /// handler as a [`Switch`] extension. The version is `http`'s default
     /// (HTTP/1.1).
     ///
-    /// Errors: a status outside 100 to 999, a header `http` refuses, a
-    /// [`Response::upgrade`].
-    fn try_from(r: Response) -> Result<http::Response<Body>, ConversionError> {
-        if let Some(protocol) = r.upgrade_protocol() {
-            return Err(ConversionError::new(
-                Part::Upgrade,
-                500,
-                format!(
-                    "an upgrade to {} has no http::Response form",
-                    quoted(protocol.as_bytes())
-                ),
-                None,
-            ));
-        }
+    /// Errors: a status outside 100 to 999, a header `http` refuses.
+    fn try_from(mut r: Response) -> Result<http::Response<Body>, ConversionError> {
+        let switch = r
+            .take_upgrade()
+            .map(|(protocol, handler)| Switch::from_parts(protocol.to_string(), handler));
         let status = r.http_status()?;
         let headers = r.http_headers()?;
         let (_, reason, _, body) = r.into_parts();
@@ -596,7 +633,99 @@ impl TryFrom<Response> for http::Response<Body> {
         if let Some(reason) = reason {
             out.extensions_mut().insert(ReasonPhrase(reason));
         }
+        if let Some(switch) = switch {
+            out.extensions_mut().insert(switch);
+        }
         Ok(out)
+    }
+}
+
+/// A switch of protocols for an `http` application (`http` has no place
+/// for one): the protocol and the handler that gets the connection after
+/// the `101 Switching Protocols`, carried in the response's extensions.
+/// `Response::try_from` (and so [`HttpApp`]) turns a 101 that holds one
+/// into [`Response::upgrade`]; everything said there holds (the request
+/// must have proposed the protocol, the handler runs on a thread of its
+/// own, never on a worker).
+///
+/// Extensions must be `Clone`; the handler runs once, so the clones share
+/// it, and the first converted takes it (converting another is then an
+/// error).
+///
+/// ```
+/// use maitred::http_interop::Switch;
+/// use maitred::{Request, RequestBody};
+/// use std::io::Write;
+///
+/// fn app(req: http::Request<RequestBody>) -> http::Response<()> {
+///     let offered = req.headers().get("upgrade").is_some_and(|v| v == "hello");
+///     if !offered {
+///         return http::Response::new(());
+///     }
+///     let mut r = Switch::new("hello", |mut stream| {
+///         let _ = stream.write_all(b"hello, switched\n");
+///     })
+///     .into_response();
+///     r.headers_mut().insert("x-switched", http::HeaderValue::from_static("yes"));
+///     r
+/// }
+///
+/// let head = [("Upgrade", "hello"), ("Connection", "upgrade")];
+/// let req = Request::for_test("GET", "/", &head, b"").into_http()?;
+/// let resp = maitred::Response::try_from(app(req))?;
+/// assert_eq!(resp.status(), 101);
+/// assert_eq!(resp.upgrade_protocol(), Some("hello"));
+/// # Ok::<(), maitred::http_interop::ConversionError>(())
+/// ```
+#[derive(Clone)]
+pub struct Switch {
+    protocol: String,
+    handler: Arc<Mutex<Option<Handler>>>,
+}
+
+impl Switch {
+    /// A switch to `protocol` (a token, with an optional `/version`),
+    /// whose connection goes to `handler`.
+    pub fn new(
+        protocol: impl Into<String>,
+        handler: impl FnOnce(Upgraded) + Send + 'static,
+    ) -> Switch {
+        Switch::from_parts(protocol.into(), Box::new(handler))
+    }
+
+    fn from_parts(protocol: String, handler: Handler) -> Switch {
+        Switch {
+            protocol,
+            handler: Arc::new(Mutex::new(Some(handler))),
+        }
+    }
+
+    /// The protocol switched to.
+    pub fn protocol(&self) -> &str {
+        &self.protocol
+    }
+
+    /// A `101 Switching Protocols` holding this switch (add headers to it
+    /// as to any response; the server writes `Upgrade` and `Connection`).
+    pub fn into_response(self) -> http::Response<()> {
+        let mut r = http::Response::new(());
+        *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        r.extensions_mut().insert(self);
+        r
+    }
+
+    /// The handler, unless a clone took it.
+    fn take(&self) -> Option<Handler> {
+        crate::lock(&self.handler).take()
+    }
+}
+
+impl fmt::Debug for Switch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Switch")
+            .field("protocol", &self.protocol)
+            .field("used", &crate::lock(&self.handler).is_none())
+            .finish()
     }
 }
 

@@ -525,3 +525,88 @@ fn extras_kept_after_the_request_do_not_hold_the_connection_open() {
             .unwrap_or(false)
     });
 }
+
+/// An `http` application switches protocols with a `Switch` (any
+/// protocol) and does the WebSocket handshake on `http` types (with the
+/// `websocket` feature too), over real sockets.
+#[cfg(feature = "websocket")]
+#[test]
+fn an_http_application_switches_protocols_and_speaks_websocket() {
+    use maitred::http_interop::Switch;
+    use maitred::websocket;
+
+    let s = serve(
+        |req: HttpRequest| -> http::Response<Body> {
+            match req.uri().path() {
+                "/ws" => match websocket::handshake_http(&req) {
+                    Ok(hs) => hs.accept_http(|mut ws| {
+                        while let Ok(Some(msg)) = ws.read() {
+                            if ws.send(&msg).is_err() {
+                                break;
+                            }
+                        }
+                    }),
+                    Err(refusal) => refusal.into_http_response(),
+                },
+                "/raw" => {
+                    let mut r = Switch::new("hello", |mut stream| {
+                        let _ = stream.write_all(b"hello, switched\n");
+                    })
+                    .into_response()
+                    .map(|()| Body::Empty);
+                    r.headers_mut()
+                        .insert("x-switched", HeaderValue::from_static("yes"));
+                    r
+                }
+                _ => http::Response::new(Body::from("plain")),
+            }
+        },
+        adj(false),
+    );
+    assert!(!websocket::is_websocket_request_http(&http::Request::new(
+        ()
+    )));
+
+    // WebSocket: the handshake, then an echo.
+    let url = format!("ws://{}/ws", s.addr);
+    let (mut ws, resp) = tungstenite::client::client(url.as_str(), connect(s.addr))
+        .unwrap_or_else(|e| panic!("handshake: {e}"));
+    assert_eq!(resp.status(), 101);
+    ws.send(tungstenite::Message::text("over http types"))
+        .unwrap();
+    match ws.read().unwrap() {
+        tungstenite::Message::Text(t) => assert_eq!(t.as_str(), "over http types"),
+        other => panic!("expected text, got {other:?}"),
+    }
+    ws.close(None).unwrap();
+
+    // Another version: the 426 names what to upgrade to.
+    let r = request(
+        s.addr,
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+    );
+    assert_eq!(r.status, 426);
+    assert_eq!(r.header("upgrade"), Some("websocket"));
+    assert_eq!(r.header("sec-websocket-version"), Some("13"));
+
+    // Any protocol, with the application's own headers on the 101.
+    let mut c = connect(s.addr);
+    c.write_all(b"GET /raw HTTP/1.1\r\nHost: x\r\nUpgrade: hello\r\nConnection: upgrade\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nx-switched: yes\r\n"), "{text}");
+    assert!(text.contains("\r\nUpgrade: hello\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhello, switched\n"), "{text}");
+
+    // A request that proposed no switch gets the 500 of a 101 it did not
+    // ask for, as from any application.
+    let r = request(s.addr, b"GET /raw HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 500);
+}

@@ -300,13 +300,40 @@ fn response_to_http_response() {
     let e = http::Response::<Body>::try_from(Response::new(200).with_header("a", "x\r\ny"))
         .expect_err("value");
     assert_eq!(e.part(), Part::HeaderValue);
-    let e =
-        http::Response::<Body>::try_from(Response::upgrade("echo", |_| {})).expect_err("upgrade");
+}
+
+#[test]
+fn a_switch_goes_both_ways_and_only_once() {
+    // Response::upgrade -> http::Response: the Switch extension.
+    let h = http::Response::<Body>::try_from(
+        Response::upgrade("echo/1", |_| {}).with_header("x-a", "b"),
+    )
+    .expect("an upgrade converts");
+    assert_eq!(h.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(h.headers()["x-a"], "b");
+    let switch = h.extensions().get::<Switch>().expect("a Switch").clone();
+    assert_eq!(switch.protocol(), "echo/1");
+    // And back: the upgrade, with its headers.
+    let r = Response::try_from(h).expect("back");
+    assert_eq!((r.status(), r.upgrade_protocol()), (101, Some("echo/1")));
+    assert_eq!(r.header("x-a"), Some("b"));
+    // The clone kept in hand shares the handler, which is taken now.
+    let e = Response::try_from(switch.into_response()).expect_err("used");
+    assert_eq!((e.part(), e.status()), (Part::Upgrade, 500));
+    assert_eq!(
+        e.to_string(),
+        "the Switch to \"echo/1\" was used already (a clone of it took the handler)"
+    );
+    // A Switch in a response that is not a 101.
+    let mut h = Switch::new("echo", |_| {}).into_response();
+    *h.status_mut() = http::StatusCode::OK;
+    let e = Response::try_from(h).expect_err("not a 101");
     assert_eq!(e.part(), Part::Upgrade);
     assert_eq!(
         e.to_string(),
-        "an upgrade to \"echo\" has no http::Response form"
+        "a Switch to \"echo\" in a response with status 200: a switch is a 101"
     );
+    assert!(format!("{:?}", Switch::new("x", |_| {})).contains("used: false"));
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //!
 //! Thread: a worker (the application answering the request).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::grammar::{trim_ows, upgrade_list_has};
@@ -42,8 +43,76 @@ pub fn accept_key(key: &str) -> String {
 /// checks the rest). Use it to route a path that serves both a page and a
 /// WebSocket.
 pub fn is_websocket_request(req: &Request) -> bool {
-    req.header("upgrade")
-        .is_some_and(|v| upgrade_list_has(v, "websocket"))
+    asks_for_websocket(req)
+}
+
+/// [`is_websocket_request`] for an `http` application's request (feature
+/// `http`).
+#[cfg(feature = "http")]
+pub fn is_websocket_request_http<B>(req: &http::Request<B>) -> bool {
+    asks_for_websocket(req)
+}
+
+/// What the handshake reads of a request, from the server's [`Request`]
+/// or an `http::Request`.
+trait Head {
+    fn method_is(&self, method: &str) -> bool;
+    fn is_http11(&self) -> bool;
+    /// A field's value; repeated fields combined with `", "`, as the
+    /// server's parser delivers them.
+    fn field(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+}
+
+impl Head for Request {
+    fn method_is(&self, method: &str) -> bool {
+        self.method() == method
+    }
+
+    fn is_http11(&self) -> bool {
+        self.version() == Version::Http11
+    }
+
+    fn field(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.header(name).map(Cow::Borrowed)
+    }
+}
+
+#[cfg(feature = "http")]
+impl<B> Head for http::Request<B> {
+    fn method_is(&self, method: &str) -> bool {
+        self.method().as_str() == method
+    }
+
+    fn is_http11(&self) -> bool {
+        self.version() == http::Version::HTTP_11
+    }
+
+    fn field(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        let mut values = self.headers().get_all(name).iter();
+        let first = values.next()?;
+        let rest: Vec<_> = values.collect();
+        if rest.is_empty() {
+            return Some(Cow::Borrowed(first.as_bytes()));
+        }
+        let mut all = first.as_bytes().to_vec();
+        for v in rest {
+            all.extend_from_slice(b", ");
+            all.extend_from_slice(v.as_bytes());
+        }
+        Some(Cow::Owned(all))
+    }
+}
+
+fn asks_for_websocket(req: &impl Head) -> bool {
+    req.field("upgrade")
+        .is_some_and(|v| upgrade_list_has(&v, "websocket"))
+}
+
+/// Whether a comma-separated field value holds `token` (case-insensitive).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Why a request was not a valid WebSocket handshake: the status to
@@ -82,6 +151,15 @@ impl Refusal {
             r.add_header("Sec-WebSocket-Version", VERSION);
         }
         r
+    }
+}
+
+impl Refusal {
+    /// [`into_response`](Refusal::into_response) for an `http` application
+    /// (feature `http`).
+    #[cfg(feature = "http")]
+    pub fn into_http_response(self) -> http::Response<crate::Body> {
+        to_http(self.into_response())
     }
 }
 
@@ -156,21 +234,64 @@ pub struct Handshake {
 /// assert_eq!(r.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 /// ```
 pub fn handshake(req: &Request) -> Result<Handshake, Refusal> {
-    if req.method() != "GET" {
+    check(req)
+}
+
+/// [`handshake`] for an `http` application's request (feature `http`);
+/// answer with [`Handshake::accept_http`] or [`Refusal::into_http_response`].
+///
+/// ```
+/// use maitred::{websocket, Body, RequestBody};
+///
+/// fn app(req: http::Request<RequestBody>) -> http::Response<Body> {
+///     match websocket::handshake_http(&req) {
+///         Ok(hs) => hs.accept_http(|mut ws| {
+///             while let Ok(Some(msg)) = ws.read() {
+///                 if ws.send(&msg).is_err() {
+///                     break;
+///                 }
+///             }
+///         }),
+///         Err(refusal) => refusal.into_http_response(),
+///     }
+/// }
+///
+/// let head = [
+///     ("Upgrade", "websocket"),
+///     ("Connection", "Upgrade"),
+///     ("Sec-WebSocket-Version", "13"),
+///     ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+/// ];
+/// let req = maitred::Request::for_test("GET", "/", &head, b"").into_http()?;
+/// let r = app(req);
+/// assert_eq!(r.status(), 101);
+/// assert_eq!(r.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// # Ok::<(), maitred::http_interop::ConversionError>(())
+/// ```
+#[cfg(feature = "http")]
+pub fn handshake_http<B>(req: &http::Request<B>) -> Result<Handshake, Refusal> {
+    check(req)
+}
+
+fn check(req: &impl Head) -> Result<Handshake, Refusal> {
+    if !req.method_is("GET") {
         return Err(bad("A WebSocket handshake must be a GET request"));
     }
-    if req.version() != Version::Http11 {
+    if !req.is_http11() {
         return Err(bad("A WebSocket handshake must be HTTP/1.1"));
     }
-    if !is_websocket_request(req) {
+    if !asks_for_websocket(req) {
         return Err(bad("A WebSocket handshake needs Upgrade: websocket"));
     }
-    if !req.head().has_token("connection", "upgrade") {
+    if !req
+        .field("connection")
+        .is_some_and(|v| has_token(&v, "upgrade"))
+    {
         return Err(bad("A WebSocket handshake needs Connection: upgrade"));
     }
-    match req.header("sec-websocket-version").map(trim_ows) {
+    match req.field("sec-websocket-version") {
         None => return Err(bad(MISSING_VERSION)),
-        Some(v) if v == VERSION.as_bytes() => {}
+        Some(v) if trim_ows(&v) == VERSION.as_bytes() => {}
         Some(_) => {
             return Err(Refusal {
                 status: 426,
@@ -179,9 +300,9 @@ pub fn handshake(req: &Request) -> Result<Handshake, Refusal> {
         }
     }
     let key = req
-        .header("sec-websocket-key")
-        .map(trim_ows)
+        .field("sec-websocket-key")
         .ok_or(bad("A WebSocket handshake needs a Sec-WebSocket-Key"))?;
+    let key = trim_ows(&key);
     if base64::decode(key).map(|k| k.len()) != Some(16) {
         return Err(bad(
             "Sec-WebSocket-Key must be 16 bytes in base64 (24 characters)",
@@ -190,7 +311,7 @@ pub fn handshake(req: &Request) -> Result<Handshake, Refusal> {
     // The key is base64, so ASCII.
     let key = String::from_utf8_lossy(key);
     let offered = req
-        .header("sec-websocket-protocol")
+        .field("sec-websocket-protocol")
         .map(|v| {
             v.split(|&b| b == b',')
                 .map(trim_ows)
@@ -273,6 +394,28 @@ impl Handshake {
         }
         r
     }
+
+    /// [`accept`](Handshake::accept) for an `http` application (feature
+    /// `http`): the 101 with a [`Switch`](crate::http_interop::Switch) in
+    /// its extensions, which `HttpApp` turns back into the upgrade.
+    #[cfg(feature = "http")]
+    pub fn accept_http<F>(self, handler: F) -> http::Response<crate::Body>
+    where
+        F: FnOnce(WebSocket) + Send + 'static,
+    {
+        to_http(self.accept(handler))
+    }
+}
+
+/// A response of this module as an `http` one (its headers are valid, so
+/// the conversion cannot fail; if it did, a 500 says why).
+#[cfg(feature = "http")]
+fn to_http(r: Response) -> http::Response<crate::Body> {
+    http::Response::<crate::Body>::try_from(r).unwrap_or_else(|e| {
+        let mut r = http::Response::new(crate::Body::from(format!("{e}\n")));
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
 }
 
 #[cfg(test)]
@@ -462,5 +605,57 @@ mod tests {
         let r = handshake(&req("GET", &h)).unwrap().accept(|_| {});
         assert_eq!(r.status(), 101);
         assert_eq!(r.header("sec-websocket-extensions"), None);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn http_requests_are_checked_alike_repeated_fields_combined() {
+        fn http_req(method: &str, headers: &[(&str, &str)]) -> http::Request<()> {
+            let mut b = http::Request::builder().method(method).uri("/chat");
+            for (n, v) in headers {
+                b = b.header(*n, *v);
+            }
+            b.body(()).unwrap()
+        }
+        let hs = handshake_http(&http_req("GET", &good())).unwrap();
+        assert_eq!(hs.accept_value(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let r = hs.accept_http(|_| {});
+        assert_eq!(r.status(), 101);
+        assert_eq!(
+            r.headers()["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert!(r
+            .extensions()
+            .get::<crate::http_interop::Switch>()
+            .is_some());
+        // Connection's tokens in two fields count as one list.
+        let mut h = without("Connection");
+        h.push(("Connection", "keep-alive"));
+        h.push(("Connection", "Upgrade"));
+        assert!(handshake_http(&http_req("GET", &h)).is_ok());
+        // Two keys are one invalid key, as the parser would combine them.
+        let mut h = good();
+        h.push(("Sec-WebSocket-Key", KEY));
+        let e = handshake_http(&http_req("GET", &h)).unwrap_err();
+        assert_eq!(e.status(), 400);
+        // HTTP/1.0, POST, another version: as for the server's requests.
+        let mut r10 = http_req("GET", &good());
+        *r10.version_mut() = http::Version::HTTP_10;
+        assert_eq!(handshake_http(&r10).unwrap_err().status(), 400);
+        assert_eq!(
+            handshake_http(&http_req("POST", &good()))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let mut h = without("Sec-WebSocket-Version");
+        h.push(("Sec-WebSocket-Version", "8"));
+        let refusal = handshake_http(&http_req("GET", &h)).unwrap_err();
+        let r = refusal.into_http_response();
+        assert_eq!(r.status(), 426);
+        assert_eq!(r.headers()["upgrade"], "websocket");
+        assert_eq!(r.headers()["sec-websocket-version"], "13");
+        assert!(is_websocket_request_http(&http_req("GET", &good())));
     }
 }

@@ -87,6 +87,8 @@ use crate::upgrade::Upgraded;
 
 pub use frame::CloseFrame;
 pub use handshake::{accept_key, handshake, is_websocket_request, Handshake, Refusal};
+#[cfg(feature = "http")]
+pub use handshake::{handshake_http, is_websocket_request_http};
 
 use frame::{
     Decoder, Event, ProtocolError, CLOSE_GOING_AWAY, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
