@@ -137,6 +137,16 @@ impl ChannelDispatcher {
     fn take_release(&mut self) {
         if self.conn.busy() {
             if let Some(how) = self.link.take_release() {
+                // A worker that saw the server's stop closes the
+                // connection; with several loops this one may not have
+                // begun its own stop yet (each begins at its next round).
+                // The core learns of it first, so that the close is staged
+                // (a FIN, then what the client sends meanwhile is read and
+                // dropped) and not a reset of the request the client sent
+                // after a keep-alive response.
+                if !self.conn.draining() && self.link.server.is_draining() {
+                    self.conn.begin_shutdown();
+                }
                 self.conn.released(how);
             }
         }

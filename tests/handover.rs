@@ -581,14 +581,30 @@ fn pid_of_one(target: &Target) -> u32 {
 /// one exits by itself after its drain.
 #[test]
 fn a_handover_under_load_loses_no_request() {
-    const NAME: &str = "a_handover_under_load_loses_no_request";
-    let (_g, mut procs) = begin(NAME);
-    let mut old = Serve::start(
-        NAME,
-        None,
+    handover_under_load(
+        "a_handover_under_load_loses_no_request",
         &["--listen=127.0.0.1:0", "--pid-header", "--threads=4"],
-        &mut procs,
     );
+}
+
+/// The same with two I/O threads in both processes: the old one's loops
+/// drain their connections and the new one's serve.
+#[test]
+fn a_handover_under_load_with_two_io_threads_loses_no_request() {
+    handover_under_load(
+        "a_handover_under_load_with_two_io_threads_loses_no_request",
+        &[
+            "--listen=127.0.0.1:0",
+            "--pid-header",
+            "--threads=4",
+            "--io-threads=2",
+        ],
+    );
+}
+
+fn handover_under_load(name: &'static str, args: &[&str]) {
+    let (_g, mut procs) = begin(name);
+    let mut old = Serve::start(name, None, args, &mut procs);
     let target = Target::Tcp(old.tcp_addr());
     let until = Instant::now() + LOAD_TIME;
     let load = Load::start(&target, 50, until);
@@ -619,7 +635,7 @@ fn a_handover_under_load_loses_no_request() {
     assert_eq!(pid_of_one(&target), new);
     assert!(old.log.text().contains("Handed over: no longer accepting"));
     child::signal(new, libc::SIGTERM);
-    wait_gone(new, NAME, PATIENCE);
+    wait_gone(new, name, PATIENCE);
 }
 
 /// A deploy that left a broken program: the new process exits at once,

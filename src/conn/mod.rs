@@ -754,6 +754,11 @@ impl Conn {
         matches!(self.server, Server::Busy(_))
     }
 
+    /// The graceful stop was begun here ([`Conn::begin_shutdown`]).
+    pub(crate) fn draining(&self) -> bool {
+        self.draining
+    }
+
     /// Something is to be done the moment the worker releases the
     /// connection (a deferred answer or `100 Continue`, bytes held behind a
     /// proposal to switch, a graceful stop): the driver asks the worker to
