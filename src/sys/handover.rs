@@ -409,10 +409,9 @@ pub(crate) fn recv_with_pid(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Opt
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn sender_pid(msg: &libc::msghdr) -> Option<u32> {
-    // SAFETY: `msg` was filled in by recvmsg: its control buffer holds
-    // `msg_controllen` bytes of well-formed cmsghdrs, which the CMSG macros
-    // walk without leaving it; an SCM_CREDENTIALS payload is a ucred, read
-    // unaligned.
+    // SAFETY: recvmsg filled `msg`: `msg_controllen` bytes of well-formed
+    // cmsghdrs, which the CMSG macros walk without leaving; an
+    // SCM_CREDENTIALS payload is a ucred, read unaligned.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(msg);
         while !c.is_null() {
