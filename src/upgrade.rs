@@ -97,7 +97,7 @@ impl fmt::Debug for Registry {
 struct Open {
     /// Its descriptor (the stream's own, closed only after it leaves).
     fd: RawFd,
-    on_stop: Option<StopHook>,
+    on_stop: Vec<StopHook>,
 }
 
 /// The server's upgraded connections (see the module docs).
@@ -197,7 +197,7 @@ impl Upgrades {
             open.stopping = true;
             open.streams
                 .values()
-                .filter_map(|o| o.on_stop.clone())
+                .flat_map(|o| o.on_stop.iter().cloned())
                 .collect()
         };
         if hooks.is_empty() {
@@ -237,7 +237,7 @@ impl Handoff {
             id,
             Open {
                 fd: fd.as_raw_fd(),
-                on_stop: None,
+                on_stop: Vec::new(),
             },
         );
         self.upgrades.inner.total.fetch_add(1, Ordering::Relaxed);
@@ -389,11 +389,50 @@ impl Upgraded {
         })
     }
 
-    /// Sets what this stream's protocol does when the server's graceful
-    /// stop begins (see [`StopHook`]); if it began already, runs it now,
-    /// on this thread. A second handle ([`try_clone`](Self::try_clone))
-    /// is not in the registry: this does nothing there.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    /// Sets what to do when the server's graceful stop begins: say
+    /// goodbye in the protocol, or shut the socket's read side down so
+    /// that a handler blocked in `read` sees the end and returns. Without
+    /// one, the stop waits up to `shutdown_timeout` for the handler, then
+    /// shuts the socket down.
+    ///
+    /// `hook` runs once, on the thread that tells every upgraded
+    /// connection in turn (`maitred-upgraded-stop`): it must not block (a
+    /// write to a client that does not read would hold the others back;
+    /// use a non-blocking or bounded one). If the stop began already, it
+    /// runs now, on this thread. Each call adds a hook (a WebSocket
+    /// over the stream has set one already: its close with 1001).
+    /// Only the stream the handler was given holds the registration: on a
+    /// [`try_clone`](Self::try_clone) this does nothing.
+    ///
+    /// ```no_run
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::net::Shutdown;
+    /// use maitred::{Request, Response};
+    ///
+    /// fn app(req: &mut Request) -> Response {
+    ///     Response::upgrade("echo", |stream| {
+    ///         let (Ok(mut out), Ok(ctl)) = (stream.try_clone(), stream.try_clone()) else {
+    ///             return;
+    ///         };
+    ///         // At the stop the read loop below sees the end of the stream.
+    ///         stream.on_server_stop(move || {
+    ///             let _ = ctl.shutdown(Shutdown::Read);
+    ///         });
+    ///         for line in BufReader::new(stream).lines() {
+    ///             let Ok(line) = line else { break };
+    ///             if writeln!(out, "{line}").is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///         let _ = writeln!(out, "bye");
+    ///     })
+    /// }
+    /// ```
+    pub fn on_server_stop(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.on_stop(Arc::new(hook));
+    }
+
+    /// [`on_server_stop`](Self::on_server_stop) with the hook shared.
     pub(crate) fn on_stop(&self, hook: StopHook) {
         let Some(reg) = &self.registration else {
             return;
@@ -404,7 +443,7 @@ impl Upgraded {
                 true
             } else {
                 if let Some(o) = open.streams.get_mut(&reg.id) {
-                    o.on_stop = Some(Arc::clone(&hook));
+                    o.on_stop.push(Arc::clone(&hook));
                 }
                 false
             }

@@ -36,6 +36,24 @@ fn app(req: &mut Request) -> Response {
             })
             .with_header("X-Switched", "yes")
         }
+        // A handler told of the stop: its read loop ends, it says bye.
+        "/polite" if req.upgrade_requested("echo") => Response::upgrade("echo", |stream| {
+            let (Ok(mut out), Ok(ctl)) = (stream.try_clone(), stream.try_clone()) else {
+                return;
+            };
+            stream.on_server_stop(move || {
+                let _ = ctl.shutdown(std::net::Shutdown::Read);
+            });
+            let mut lines = std::io::BufReader::new(stream);
+            let mut l = String::new();
+            while matches!(std::io::BufRead::read_line(&mut lines, &mut l), Ok(n) if n > 0) {
+                if out.write_all(l.as_bytes()).is_err() {
+                    return;
+                }
+                l.clear();
+            }
+            let _ = out.write_all(b"bye\n");
+        }),
         // A switch nobody asked for.
         "/force" => Response::upgrade("echo", echo_lines),
         // A 101 without the upgrade API.
@@ -240,6 +258,35 @@ backend_tests! {
         for mut c in held {
             assert!(c.read_all().is_empty(), "the end of the stream");
         }
+    }
+
+    fn a_handler_told_of_the_stop_ends_and_the_stop_does_not_wait(poll: bool) {
+        // shutdown_timeout is long: the stop ends because the handlers
+        // returned when told, not because the time ran out.
+        let mut a = adj(poll);
+        a.shutdown_timeout = 60;
+        let s = start(app, a);
+        let mut held = Vec::new();
+        for i in 0..5 {
+            let mut c = Client::connect(s.addr);
+            c.send(
+                format!(
+                    "GET /polite HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n{i}\n"
+                )
+                .as_bytes(),
+            );
+            assert_eq!(c.read_head().expect("the 101").status, 101);
+            assert_eq!(line(&mut c), format!("{i}\n"));
+            held.push(c);
+        }
+        let began = Instant::now();
+        s.stop().unwrap();
+        let took = began.elapsed();
+        for mut c in held {
+            assert_eq!(line(&mut c), "bye\n");
+            assert!(c.read_all().is_empty(), "the end of the stream");
+        }
+        assert!(took < Duration::from_secs(30), "the stop took {took:?}");
     }
 
     fn upgraded_connections_hold_no_worker(poll: bool) {
